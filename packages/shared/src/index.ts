@@ -1,0 +1,3 @@
+export * from './protocol/index.ts';
+export * from './session/index.ts';
+export * from './config/index.ts';

@@ -1,0 +1,37 @@
+/**
+ * Byte helpers for the codec. Strings on the wire are either Latin-1 (HTTP
+ * header names and values, request targets, reason phrases: HTTP carries bytes
+ * and Node hands them over as Latin-1 strings, so this keeps them byte-exact) or
+ * UTF-8 (human-readable messages).
+ */
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Number of bytes `s` takes as Latin-1; -1 if it has a code unit above 0xff. */
+export function latin1Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return -1;
+  return s.length;
+}
+
+export function writeLatin1(buf: Uint8Array, offset: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[offset + i] = s.charCodeAt(i);
+  return offset + s.length;
+}
+
+export function readLatin1(buf: Uint8Array, start: number, end: number): string {
+  // fromCharCode over chunks: fast for the short strings of HTTP heads, and
+  // chunking keeps the argument count far below engine limits.
+  let out = '';
+  for (let i = start; i < end; i += 4096) {
+    out += String.fromCharCode.apply(null, buf.subarray(i, Math.min(end, i + 4096)) as unknown as number[]);
+  }
+  return out;
+}
+
+export function utf8(s: string): Uint8Array {
+  return utf8Encoder.encode(s);
+}
+
+export function readUtf8(buf: Uint8Array, start: number, end: number): string {
+  return utf8Decoder.decode(buf.subarray(start, end));
+}

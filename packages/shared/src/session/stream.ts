@@ -1,0 +1,248 @@
+/**
+ * One request stream on a tunnel session: a send half with credit-based flow
+ * control and a receive half that grants credit as the consumer takes data.
+ *
+ * Backpressure is the `write` return value: `false` means "pause your source",
+ * and `onWritable` says when to resume.
+ */
+import { ErrorCode, errorCodeName } from '../protocol/constants.ts';
+import { DrawbridgeError } from '../protocol/errors.ts';
+import type { HeaderList, RequestHead, ResponseHead } from '../protocol/frames.ts';
+
+/** Why a stream ended early: reset by the peer, by us, or its connection went away. */
+export class StreamError extends DrawbridgeError {
+  /** Wire error code (see ErrorCode). */
+  readonly wireCode: number;
+  /** True when the peer sent the reset; false for connection loss or local causes. */
+  readonly remote: boolean;
+  constructor(code: string, wireCode: number, message: string, remote: boolean) {
+    super(code, message);
+    this.wireCode = wireCode;
+    this.remote = remote;
+  }
+  static fromReset(wireCode: number, message: string): StreamError {
+    return new StreamError('ERR_STREAM_RESET', wireCode, message || `stream reset by peer: ${errorCodeName(wireCode)}`, true);
+  }
+}
+
+/** Events a stream delivers to whoever owns it. All are optional but onData/onEnd/onReset matter. */
+export interface StreamHandler {
+  /** Relay side: the response head arrived (status 1xx other than 101 may come first). */
+  onResponse?(head: ResponseHead, endStream: boolean): void;
+  /** A chunk of body. Call `stream.consume(chunk.length)` once it has been passed on. */
+  onData?(chunk: Uint8Array): void;
+  /** The peer finished its half, with trailers if it sent any. */
+  onEnd?(trailers: HeaderList | undefined): void;
+  /** The stream ended abnormally. No further events follow. */
+  onReset?(error: StreamError): void;
+  /** Send credit came back and queued data went out: resume the source. */
+  onWritable?(): void;
+}
+
+/** What a stream needs from its session; keeps Stream testable on its own. */
+export interface StreamHost {
+  readonly peerMaxFrameSize: number;
+  sendData(streamId: number, chunk: Uint8Array, end: boolean): void;
+  sendTrailers(streamId: number, trailers: HeaderList): void;
+  sendResponse(streamId: number, head: ResponseHead, end: boolean): void;
+  sendWindowUpdate(streamId: number, increment: number): void;
+  sendReset(streamId: number, code: number, message: string): void;
+  streamClosed(stream: Stream): void;
+}
+
+export class Stream {
+  readonly id: number;
+  /** The request head (on the connector side, as received; on the relay side, as sent). */
+  readonly request: RequestHead;
+  /** True when the request asked for a protocol upgrade. */
+  readonly upgrade: boolean;
+  handler: StreamHandler = {};
+  /** Opaque slot for the owner (e.g. the relay's per-request context). */
+  context: unknown;
+
+  private readonly host: StreamHost;
+  private sendWindow: number;
+  private readonly recvWindowSize: number;
+  private recvAvailable: number;
+  private unacked = 0;
+  private readonly pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private endQueued: { trailers: HeaderList | undefined } | undefined;
+  private localEnded = false;
+  private remoteEnded = false;
+  private closed = false;
+  private blocked = false;
+
+  constructor(host: StreamHost, id: number, request: RequestHead, upgrade: boolean, sendWindow: number, recvWindow: number) {
+    this.host = host;
+    this.id = id;
+    this.request = request;
+    this.upgrade = upgrade;
+    this.sendWindow = sendWindow;
+    this.recvWindowSize = recvWindow;
+    this.recvAvailable = recvWindow;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+  get localDone(): boolean {
+    return this.localEnded || this.endQueued !== undefined;
+  }
+  get remoteDone(): boolean {
+    return this.remoteEnded;
+  }
+  /** Bytes accepted by `write` that still wait for send credit. */
+  get queuedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Connector side: send the response head. */
+  respond(head: ResponseHead, end = false): void {
+    if (this.closed || this.localEnded) return;
+    this.host.sendResponse(this.id, head, end);
+    if (end) this.finishLocal();
+  }
+
+  /**
+   * Queues body bytes. Returns false when the source should pause until
+   * `onWritable`. Chunks larger than the peer's frame size are split.
+   */
+  write(chunk: Uint8Array): boolean {
+    if (this.closed || this.localDone) return false;
+    if (chunk.length === 0) return this.pendingBytes === 0;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.flush();
+    if (this.pendingBytes > 0) this.blocked = true;
+    return this.pendingBytes === 0;
+  }
+
+  /** Ends the send half, after any queued data, optionally with trailers. */
+  end(trailers?: HeaderList): void {
+    if (this.closed || this.localDone) return;
+    this.endQueued = { trailers: trailers && trailers.length > 0 ? trailers : undefined };
+    this.flush();
+  }
+
+  /** Marks `n` received bytes as delivered, so the peer may send more. */
+  consume(n: number): void {
+    if (this.closed || this.remoteEnded || n <= 0) return;
+    this.unacked += n;
+    // Batch credit: one WINDOW_UPDATE per quarter window keeps chatter low while
+    // never letting the window run dry on a steady stream.
+    if (this.unacked >= this.recvWindowSize / 4) {
+      this.recvAvailable += this.unacked;
+      this.host.sendWindowUpdate(this.id, this.unacked);
+      this.unacked = 0;
+    }
+  }
+
+  /** Abandons the stream and tells the peer why. No handler events follow. */
+  reset(code: number = ErrorCode.CANCEL, message = ''): void {
+    if (this.closed) return;
+    this.host.sendReset(this.id, code, message);
+    this.close();
+  }
+
+  // ---- called by the session ----
+
+  /** @internal */
+  receiveResponse(head: ResponseHead, end: boolean): void {
+    if (this.closed) return;
+    if (end) this.remoteEnded = true;
+    this.handler.onResponse?.(head, end);
+    if (end) {
+      this.handler.onEnd?.(undefined);
+      this.maybeClose();
+    }
+  }
+
+  /** @internal Returns an error code when the peer broke flow control. */
+  receiveData(data: Uint8Array, end: boolean): number {
+    if (this.closed) return ErrorCode.NO_ERROR;
+    if (this.remoteEnded) return ErrorCode.STREAM_CLOSED;
+    if (data.length > this.recvAvailable) return ErrorCode.FLOW_CONTROL_ERROR;
+    this.recvAvailable -= data.length;
+    if (end) this.remoteEnded = true;
+    if (data.length > 0) this.handler.onData?.(data);
+    if (end && !this.closed) {
+      this.handler.onEnd?.(undefined);
+      this.maybeClose();
+    }
+    return ErrorCode.NO_ERROR;
+  }
+
+  /** @internal */
+  receiveTrailers(trailers: HeaderList): number {
+    if (this.closed) return ErrorCode.NO_ERROR;
+    if (this.remoteEnded) return ErrorCode.STREAM_CLOSED;
+    this.remoteEnded = true;
+    this.handler.onEnd?.(trailers);
+    this.maybeClose();
+    return ErrorCode.NO_ERROR;
+  }
+
+  /** @internal Returns an error code when the window would overflow. */
+  receiveWindowUpdate(increment: number): number {
+    if (this.closed) return ErrorCode.NO_ERROR;
+    if (this.sendWindow + increment > 0x7fff_ffff) return ErrorCode.FLOW_CONTROL_ERROR;
+    this.sendWindow += increment;
+    this.flush();
+    if (this.blocked && this.pendingBytes === 0 && !this.closed) {
+      this.blocked = false;
+      this.handler.onWritable?.();
+    }
+    return ErrorCode.NO_ERROR;
+  }
+
+  /** @internal The peer reset the stream, or the connection is gone. */
+  fail(error: StreamError): void {
+    if (this.closed) return;
+    this.close();
+    this.handler.onReset?.(error);
+  }
+
+  private flush(): void {
+    const max = this.host.peerMaxFrameSize;
+    while (this.pending.length > 0 && this.sendWindow > 0) {
+      const head = this.pending[0]!;
+      const n = Math.min(head.length, this.sendWindow, max);
+      const piece = n === head.length ? head : head.subarray(0, n);
+      if (n === head.length) this.pending.shift();
+      else this.pending[0] = head.subarray(n);
+      this.pendingBytes -= n;
+      this.sendWindow -= n;
+      const last = this.pending.length === 0 && this.endQueued !== undefined && this.endQueued.trailers === undefined;
+      this.host.sendData(this.id, piece, last);
+      if (last) {
+        this.finishLocal();
+        return;
+      }
+    }
+    if (this.pending.length === 0 && this.endQueued !== undefined && !this.localEnded) {
+      const { trailers } = this.endQueued;
+      if (trailers) this.host.sendTrailers(this.id, trailers);
+      else this.host.sendData(this.id, new Uint8Array(0), true);
+      this.finishLocal();
+    }
+  }
+
+  private finishLocal(): void {
+    this.localEnded = true;
+    this.endQueued ??= { trailers: undefined };
+    this.maybeClose();
+  }
+
+  private maybeClose(): void {
+    if (this.localEnded && this.remoteEnded) this.close();
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending.length = 0;
+    this.pendingBytes = 0;
+    this.host.streamClosed(this);
+  }
+}

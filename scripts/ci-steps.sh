@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The steps CI runs once Node 24 and pnpm are on PATH. Kept apart from .ci/run so
+# a developer can run the same steps on a machine that already has both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pnpm install --frozen-lockfile
+# The README's test command:
+pnpm test
