@@ -1,0 +1,1 @@
+export { createCsr, generateIdentity, type Identity } from './csr.ts';
