@@ -1,0 +1,120 @@
+/**
+ * Composition root of the connector: tunnel client + forwarders + the source
+ * of configuration. Holds no forwarding or protocol logic itself.
+ */
+import { type AppConfig, type ConnectorConfig, type DrawbridgeError, ErrorCode, type HeaderList, type SessionLimits, type Stream } from '@drawbridge/shared';
+import { pino, type Logger } from 'pino';
+import { Forwarder } from './forwarder.ts';
+import { type BackoffOptions, TunnelClient, type TunnelCredentials } from './tunnel-client.ts';
+import { forwardUpgrade } from './upgrade-forwarder.ts';
+
+export const CONNECTOR_VERSION = '0.1.0';
+
+/** Where the connector's configuration comes from (a pull from the relay, or a fixed document in tests). */
+export interface ConfigSource {
+  current(): ConnectorConfig | undefined;
+  /** Called by the agent when the relay says configuration changed. */
+  refresh?(): Promise<void>;
+}
+
+export function staticConfig(config: ConnectorConfig): ConfigSource {
+  return { current: () => config };
+}
+
+export interface ConnectorOptions {
+  relayUrl: string;
+  credentials: TunnelCredentials;
+  config: ConfigSource;
+  /** Tunnel connections to keep open; defaults to the configuration's value, else 2. */
+  connections?: number;
+  limits?: Partial<SessionLimits>;
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  maxResponseHeaderSize?: number;
+  connectionsPerApp?: number;
+  injectHeaders?: (app: AppConfig, meta: HeaderList) => HeaderList;
+  logger?: Logger;
+  onFatal?(error: DrawbridgeError): void;
+}
+
+export interface Connector {
+  readonly tunnel: TunnelClient;
+  /** Resolves once `n` tunnel connections are ready. */
+  waitReady(n?: number): Promise<void>;
+  close(graceMs?: number): Promise<void>;
+}
+
+export function startConnector(opts: ConnectorOptions): Connector {
+  const logger = opts.logger ?? pino({ name: 'drawbridge-connector' });
+  const forwarder = new Forwarder({
+    logger,
+    maxResponseHeaderSize: opts.maxResponseHeaderSize ?? 64 * 1024,
+    connectionsPerApp: opts.connectionsPerApp ?? 128,
+    ...(opts.injectHeaders ? { injectHeaders: opts.injectHeaders } : {}),
+  });
+  let appsRevision: string | undefined;
+  let apps = new Map<string, AppConfig>();
+  const appFor = (id: string): AppConfig | undefined => {
+    const config = opts.config.current();
+    if (config && config.revision !== appsRevision) {
+      apps = new Map(config.apps.map((a) => [a.id, a]));
+      appsRevision = config.revision;
+      forwarder.retain(new Set(apps.keys()));
+    }
+    return apps.get(id);
+  };
+
+  const onStream = (stream: Stream): void => {
+    const app = appFor(stream.request.app);
+    if (!app) {
+      stream.reset(
+        ErrorCode.TARGET_NOT_ALLOWED,
+        `application ${stream.request.app} is not in this connector's configuration (revision ${appsRevision ?? 'none'}); it may not have pulled the latest configuration yet`,
+      );
+      return;
+    }
+    if (stream.upgrade) forwardUpgrade(stream, app, opts.injectHeaders?.(app, stream.request.meta) ?? []);
+    else forwarder.forward(stream, app);
+  };
+
+  const readyWaiters: Array<{ n: number; resolve: () => void }> = [];
+  const tunnel: TunnelClient = new TunnelClient({
+    relayUrl: opts.relayUrl,
+    credentials: opts.credentials,
+    connections: opts.connections ?? opts.config.current()?.connections ?? 2,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.pingIntervalMs !== undefined ? { pingIntervalMs: opts.pingIntervalMs } : {}),
+    ...(opts.pingTimeoutMs !== undefined ? { pingTimeoutMs: opts.pingTimeoutMs } : {}),
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    version: CONNECTOR_VERSION,
+    logger,
+    onStream,
+    onNotice: () => {
+      void opts.config.refresh?.().catch((err: unknown) => logger.warn({ err }, 'configuration pull failed'));
+    },
+    onFatal: (error) => opts.onFatal?.(error),
+    onStateChange: () => {
+      const ready = tunnel.readyCount;
+      for (const w of [...readyWaiters]) {
+        if (ready >= w.n) {
+          readyWaiters.splice(readyWaiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    },
+  });
+  tunnel.start();
+
+  return {
+    tunnel,
+    waitReady(n = 1) {
+      if (tunnel.readyCount >= n) return Promise.resolve();
+      return new Promise((resolve) => readyWaiters.push({ n, resolve }));
+    },
+    async close(graceMs) {
+      await tunnel.stop(graceMs);
+      await forwarder.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/** Header handling at the connector, on the way to the internal application. */
+import type { AppConfig, HeaderList } from '@drawbridge/shared';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings']);
+
+/**
+ * Flat [name, value, …] list for the upstream request. Hop-by-hop fields are
+ * dropped again (the relay already did; the connector does not rely on it), and
+ * Host is set as the app says.
+ */
+export function upstreamHeaders(app: AppConfig, headers: HeaderList, inject: HeaderList, upgrade: boolean): string[] {
+  const out: string[] = [];
+  const injected = new Set(inject.map(([n]) => n.toLowerCase()));
+  let host: string | undefined;
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (lower === 'host') {
+      host ??= value;
+      continue;
+    }
+    if (injected.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) && !(upgrade && (lower === 'connection' || lower === 'upgrade'))) continue;
+    out.push(name, value);
+  }
+  for (const [name, value] of inject) out.push(name, value);
+  out.push('host', app.hostHeader ?? host ?? app.externalHost);
+  return out;
+}
+
+/** Converts a raw flat header array (Buffers or strings) into a header list. */
+export function rawToList(raw: ReadonlyArray<Buffer | string>): HeaderList {
+  const out: HeaderList = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1')]);
+  return out;
+}
+
+/** Converts undici's header object into a header list, keeping repeated fields. */
+export function objectToList(headers: Record<string, string | string[] | undefined>): HeaderList {
+  const out: HeaderList = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else out.push([name, value]);
+  }
+  return out;
+}
+
+/** Rewrites a Location that points at the internal URL so it points at the external host. */
+export function rewriteLocation(app: AppConfig, headers: HeaderList, externalOrigin: string): HeaderList {
+  const internal = new URL(app.internalUrl);
+  const internalOrigin = internal.origin;
+  return headers.map(([n, v]): [string, string] => {
+    if (n.toLowerCase() !== 'location' || !v.startsWith(internalOrigin)) return [n, v];
+    const rest = v.slice(internalOrigin.length);
+    if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) return [n, v];
+    const base = internal.pathname.endsWith('/') ? internal.pathname.slice(0, -1) : internal.pathname;
+    const path = base && rest.startsWith(base) ? rest.slice(base.length) || '/' : rest || '/';
+    return [n, externalOrigin + path];
+  });
+}

@@ -1,0 +1,221 @@
+/**
+ * One user request over HTTP: route it, wait for a tunnel connection with
+ * capacity, stream the request body into a tunnel stream and the response back.
+ * Backpressure both ways: a full tunnel window pauses the user's request, a
+ * slow user's socket holds back the connector's credit.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AppConfig, DrawbridgeError, ErrorCode, type HeaderList, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
+import type { TunnelConnection, TunnelRegistry } from '../tunnel/registry.ts';
+import { REQUEST_ID_HEADER, requestHeaders, responseHeaders } from './headers.ts';
+import { Pages, sendErrorPage } from './pages.ts';
+import { pageForStreamError } from './stream-errors.ts';
+
+/** Who the user is, as far as the relay has established (issue: pre-authentication). */
+export interface RequestIdentity {
+  meta: HeaderList;
+  /** Header names the connector will set itself; client copies are dropped. */
+  strip?: ReadonlySet<string>;
+}
+
+export interface ExchangeContext {
+  registry: TunnelRegistry;
+  queueWaitMs: number;
+  /** Extra time past the app's head timeout before the relay gives up on the connector. */
+  headGraceMs: number;
+  onDone?(summary: ExchangeSummary): void;
+}
+
+export interface ExchangeSummary {
+  requestId: string;
+  app: AppConfig;
+  status: number;
+  error?: string;
+  connectorId?: string;
+  bytesIn: number;
+  bytesOut: number;
+  startedAt: number;
+}
+
+export function clientAddress(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  return cl !== undefined && cl !== '0';
+}
+
+function trailerList(req: IncomingMessage): HeaderList {
+  const out: HeaderList = [];
+  const raw = req.rawTrailers;
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+  return out;
+}
+
+/** Proxies one HTTP request; resolves when the exchange is over. */
+export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', identity: RequestIdentity): void {
+  const summary: ExchangeSummary = { requestId, app, status: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
+  const finish = (status: number, error?: string): void => {
+    if (summary.status !== 0) return;
+    summary.status = status;
+    if (error) summary.error = error;
+    ctx.onDone?.(summary);
+  };
+  const fail = (page: ReturnType<typeof Pages.upstream>): void => {
+    finish(res.headersSent ? res.statusCode : page.status, page.code);
+    sendErrorPage(res, page, requestId);
+  };
+
+  const limit = app.limits.maxRequestBodyBytes;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (limit > 0 && declared > limit) {
+    req.resume();
+    fail(Pages.bodyTooLarge(limit));
+    return;
+  }
+
+  const head: RequestHead = {
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    app: app.id,
+    requestId,
+    headers: requestHeaders(req.rawHeaders, {
+      clientAddress: clientAddress(req),
+      proto,
+      host: req.headers.host ?? app.externalHost,
+      requestId,
+      upgrade: false,
+      ...(identity.strip ? { strip: identity.strip } : {}),
+    }),
+    meta: [['proto', proto], ['host', req.headers.host ?? app.externalHost], ['client', clientAddress(req)], ...identity.meta],
+  };
+  const withBody = hasBody(req);
+  const aborter = new AbortController();
+  let stream: Stream | undefined;
+  let retried = false;
+  let headTimer: NodeJS.Timeout | undefined;
+
+  const onClientClose = (): void => {
+    if (res.writableFinished) return;
+    aborter.abort();
+    if (stream && !stream.isClosed) stream.reset(ErrorCode.CANCEL, 'client went away');
+    finish(499, 'ERR_CLIENT_GONE');
+  };
+  res.on('close', onClientClose);
+
+  const open = (conn: TunnelConnection): void => {
+    summary.connectorId = conn.connectorId;
+    try {
+      stream = conn.session.openStream(head, handler, { endStream: !withBody });
+    } catch (err) {
+      if (err instanceof DrawbridgeError && err.code === 'ERR_REQUEST_HEAD_TOO_LARGE') {
+        req.resume();
+        fail(Pages.headTooLarge());
+        return;
+      }
+      throw err;
+    }
+    headTimer = setTimeout(() => {
+      stream?.reset(ErrorCode.UPSTREAM_TIMEOUT, 'relay gave up waiting for the response head');
+      fail(Pages.upstream(504, 'ERR_UPSTREAM_TIMEOUT', `${app.name} did not answer within ${Math.round(app.timeouts.headMs / 1000)} s.`));
+    }, app.timeouts.headMs + ctx.headGraceMs);
+    if (withBody) pumpBody(stream);
+  };
+
+  const pumpBody = (s: Stream): void => {
+    let received = 0;
+    s.handler.onWritable = () => req.resume();
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      summary.bytesIn = received;
+      if (limit > 0 && received > limit) {
+        req.pause();
+        s.reset(ErrorCode.BODY_TOO_LARGE, `request body over ${limit} bytes`);
+        fail(Pages.bodyTooLarge(limit));
+        return;
+      }
+      if (!s.write(chunk)) req.pause();
+    });
+    req.on('end', () => s.end(trailerList(req)));
+  };
+
+  // Response side: bytes written to the user return credit to the connector
+  // only once the user's socket has taken them.
+  let unconsumed = 0;
+  const onDrain = (): void => {
+    const n = unconsumed;
+    unconsumed = 0;
+    stream?.consume(n);
+  };
+  res.on('drain', onDrain);
+
+  const handler = {
+    onResponse(rh: ResponseHead, end: boolean): void {
+      if (rh.status < 200) {
+        if (rh.status === 103) res.writeEarlyHints(Object.fromEntries(rh.headers.filter(([n]) => n === 'link')));
+        return;
+      }
+      clearTimeout(headTimer);
+      const headers = responseHeaders(rh.headers, false);
+      headers.push(REQUEST_ID_HEADER, requestId);
+      try {
+        res.writeHead(rh.status, rh.reason || undefined, headers);
+      } catch (err) {
+        stream?.reset(ErrorCode.PROTOCOL_ERROR, 'response head not valid HTTP');
+        fail(Pages.upstream(502, 'ERR_UPSTREAM_BAD_RESPONSE', `${app.name} sent a response the relay cannot forward (${(err as Error).message}).`));
+        return;
+      }
+      if (end) {
+        res.end();
+        finish(rh.status);
+      }
+    },
+    onData(chunk: Uint8Array): void {
+      summary.bytesOut += chunk.length;
+      if (res.write(chunk)) stream?.consume(chunk.length);
+      else unconsumed += chunk.length;
+    },
+    onEnd(trailers: HeaderList | undefined): void {
+      clearTimeout(headTimer);
+      if (!res.headersSent) {
+        fail(Pages.upstream(502, 'ERR_UPSTREAM_BAD_RESPONSE', `${app.name} ended the stream without a response.`));
+        return;
+      }
+      if (trailers && trailers.length > 0 && res.getHeader('content-length') === undefined) res.addTrailers(trailers);
+      res.end();
+      finish(res.statusCode);
+    },
+    onReset(err: StreamError): void {
+      clearTimeout(headTimer);
+      if (aborter.signal.aborted) return;
+      if (err.wireCode === ErrorCode.REFUSED_STREAM && !withBody && !retried && !res.headersSent) {
+        // The connector never saw it (draining, full): safe to place elsewhere once.
+        retried = true;
+        stream = undefined;
+        dispatch();
+        return;
+      }
+      req.resume();
+      fail(pageForStreamError(err, app.name));
+    },
+    onWritable(): void {
+      req.resume();
+    },
+  };
+
+  const dispatch = (): void => {
+    ctx.registry.acquire(app.group, open, aborter.signal).catch((err: unknown) => {
+      if (aborter.signal.aborted) return;
+      req.resume();
+      const code = err instanceof DrawbridgeError ? err.code : 'ERR_INTERNAL';
+      const wait = Math.max(1, Math.round(ctx.queueWaitMs / 1000));
+      if (code === 'ERR_NO_CONNECTOR') fail(Pages.noConnector(app.name, wait));
+      else if (code === 'ERR_NO_CAPACITY' || code === 'ERR_QUEUE_FULL') fail(Pages.busy(app.name, wait));
+      else fail(Pages.upstream(502, 'ERR_INTERNAL', `The relay failed to forward the request (${(err as Error).message}).`));
+    });
+  };
+  dispatch();
+}

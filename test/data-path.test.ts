@@ -1,0 +1,296 @@
+/**
+ * The streaming data path end to end: user → relay → connector (mTLS tunnel)
+ * → internal app and back, on loopback with real TLS and real sockets.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { request } from 'undici';
+import { WebSocket, WebSocketServer } from 'ws';
+import { appConfig, client, fetchVia, type Origin, rawExchange, type Stack, startOrigin, startStack } from './helpers/harness.ts';
+
+function echoHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const out = JSON.stringify({ method: req.method, url: req.url, rawHeaders: req.rawHeaders, trailers: req.rawTrailers, bodyLength: body.length, body: body.toString('latin1').slice(0, 200) });
+    res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] });
+    res.end(out);
+  });
+}
+
+interface Echo {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  trailers: string[];
+  bodyLength: number;
+  body: string;
+}
+
+function headerValues(raw: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+  return out;
+}
+
+describe('data path', () => {
+  let origin: Origin;
+  let stack: Stack;
+  const sse = { next: Promise.withResolvers<void>(), started: Promise.withResolvers<void>() };
+  const aborted = Promise.withResolvers<void>();
+  const wss = new WebSocketServer({ noServer: true });
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      switch (url.pathname) {
+        case '/head':
+        case '/': {
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5' });
+          res.end(req.method === 'HEAD' ? undefined : 'hello');
+          return;
+        }
+        case '/204':
+          res.writeHead(204);
+          res.end();
+          return;
+        case '/304':
+          res.writeHead(304, { etag: '"x"' });
+          res.end();
+          return;
+        case '/trailers':
+          res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' });
+          res.write('part1;');
+          res.addTrailers({ 'x-checksum': 'abc123' });
+          res.end('part2');
+          return;
+        case '/redirect':
+          res.writeHead(302, { location: `${origin.url}/landing?x=1` });
+          res.end();
+          return;
+        case '/sse':
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+          res.write('data: one\n\n');
+          sse.started.resolve();
+          void sse.next.promise.then(() => res.end('data: two\n\n'));
+          return;
+        case '/hang':
+          req.on('close', () => aborted.resolve());
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('start');
+          return;
+        case '/never':
+          return; // no head at all: the app hangs
+        default:
+          echoHandler(req, res);
+      }
+    });
+    origin.server.on('upgrade', (req, socket, head) => {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('message', (data, isBinary) => {
+          const text = Buffer.from(data as Buffer).toString();
+          if (text === 'close-me') ws.close(4321, 'bye from app');
+          else ws.send(data, { binary: isBinary });
+        });
+        ws.send(`hello ${String(req.headers['x-forwarded-for'])}`);
+      });
+    });
+    stack = await startStack({
+      apps: [
+        appConfig({ internalUrl: origin.url }),
+        appConfig({ id: 'app_slow', name: 'slow', externalHost: 'slow.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 0 } }),
+        appConfig({ id: 'app_down', name: 'down', externalHost: 'down.test', internalUrl: 'http://127.0.0.1:9' }),
+        appConfig({ id: 'app_base', name: 'based', externalHost: 'based.test', internalUrl: `${origin.url}/base/` }),
+        appConfig({ id: 'app_limited', name: 'limited', externalHost: 'limited.test', internalUrl: origin.url, limits: { maxRequestBodyBytes: 1000 } }),
+        appConfig({ id: 'app_ghost', name: 'ghost', externalHost: 'ghost.test', internalUrl: origin.url, group: 'nobody-group' }),
+      ],
+      relay: { queue: { maxWaitMs: 300, maxLength: 10 } },
+    });
+    // Ghost is known to the relay but to no connector's group.
+  });
+
+  after(async () => {
+    await stack?.close();
+    await origin?.close();
+    await client.close();
+  });
+
+  it('carries method, path, query, repeated headers and cookies, and sets X-Forwarded-*', async () => {
+    const res = await fetchVia(stack.relay, 'hello.test', '/echo/a%20b?x=1&x=2', {
+      headers: {
+        cookie: 'c1=v1; c2=v2',
+        'x-multi': ['one', 'two'],
+        'x-forwarded-for': '203.0.113.7',
+        'x-drawbridge-user': 'spoofed',
+        'x-drawbridge-assertion': 'forged',
+        'proxy-authorization': 'Basic Zm9vOmJhcg==',
+      },
+    });
+    assert.equal(res.status, 200);
+    const echo = JSON.parse(res.body.toString()) as Echo;
+    assert.equal(echo.method, 'GET');
+    assert.equal(echo.url, '/echo/a%20b?x=1&x=2');
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-multi'), ['one', 'two']);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'cookie'), ['c1=v1; c2=v2']);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-forwarded-for'), ['203.0.113.7, 127.0.0.1']);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-forwarded-proto'), ['http']);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-forwarded-host'), ['hello.test']);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'host'), ['hello.test']);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-drawbridge-user'), []);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-drawbridge-assertion'), []);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'proxy-authorization'), []);
+    const requestId = headerValues(echo.rawHeaders, 'x-drawbridge-request-id');
+    assert.equal(requestId.length, 1);
+    assert.equal(res.headers['x-drawbridge-request-id'], requestId[0]);
+    assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/']);
+  });
+
+  it('carries any method with content-length and chunked bodies', async () => {
+    const fixed = await fetchVia(stack.relay, 'hello.test', '/echo', { method: 'PUT', body: Buffer.from('x'.repeat(100_000)) });
+    assert.equal((JSON.parse(fixed.body.toString()) as Echo).bodyLength, 100_000);
+    for (const method of ['POST', 'PATCH', 'DELETE', 'OPTIONS', 'PROPFIND']) {
+      const res = await fetchVia(stack.relay, 'hello.test', '/echo', { method, body: 'payload' });
+      const echo = JSON.parse(res.body.toString()) as Echo;
+      assert.equal(echo.method, method);
+      assert.equal(echo.body, 'payload');
+    }
+    // Chunked, written by hand; hop-by-hop fields (also those named in Connection) stay behind.
+    const raw = await rawExchange(
+      stack.relay,
+      'POST /echo HTTP/1.1\r\nhost: hello.test\r\ntransfer-encoding: chunked\r\nconnection: close, x-hop\r\nx-hop: must-go\r\nkeep-alive: timeout=5\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+    );
+    const echo = JSON.parse(raw.body.slice(raw.body.indexOf('{'), raw.body.lastIndexOf('}') + 1)) as Echo;
+    assert.equal(echo.body, 'hello world');
+    assert.deepEqual(headerValues(echo.rawHeaders, 'x-hop'), []);
+    assert.deepEqual(headerValues(echo.rawHeaders, 'keep-alive'), []);
+  });
+
+  it('handles HEAD, 204 and 304 without bodies, and response trailers', async () => {
+    const head = await fetchVia(stack.relay, 'hello.test', '/head', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], '5');
+    assert.equal(head.body.length, 0);
+    const noContent = await fetchVia(stack.relay, 'hello.test', '/204');
+    assert.equal(noContent.status, 204);
+    assert.equal(noContent.body.length, 0);
+    const notModified = await fetchVia(stack.relay, 'hello.test', '/304');
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers.etag, '"x"');
+    const tr = await fetchVia(stack.relay, 'hello.test', '/trailers');
+    assert.equal(tr.body.toString(), 'part1;part2');
+    assert.equal(tr.trailers['x-checksum'], 'abc123');
+  });
+
+  it('delivers server-sent events one by one, before the next is produced', async () => {
+    const res = await request(`${stack.relay.publicUrl}/sse`, { headers: { host: 'hello.test' }, dispatcher: client });
+    assert.equal(res.headers['content-type'], 'text/event-stream');
+    const it = res.body[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.equal(Buffer.from(first.value as Buffer).toString(), 'data: one\n\n');
+    // Only now may the app produce the second event.
+    sse.next.resolve();
+    let rest = '';
+    for (let r = await it.next(); !r.done; r = await it.next()) rest += Buffer.from(r.value as Buffer).toString();
+    assert.equal(rest, 'data: two\n\n');
+  });
+
+  it('carries WebSocket upgrades both ways and keeps close codes', async () => {
+    const ws = new WebSocket(`${stack.relay.publicUrl.replace('http', 'ws')}/socket`, { headers: { host: 'hello.test' } });
+    const [greeting] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(greeting.toString(), 'hello 127.0.0.1');
+    ws.send(Buffer.from([0, 1, 2, 255]));
+    const [binary, isBinary] = (await once(ws, 'message')) as [Buffer, boolean];
+    assert.equal(isBinary, true);
+    assert.deepEqual([...binary], [0, 1, 2, 255]);
+    ws.send('x'.repeat(300_000));
+    const [big] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(big.length, 300_000);
+    ws.send('close-me');
+    const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+    assert.equal(code, 4321);
+    assert.equal(reason.toString(), 'bye from app');
+  });
+
+  it('propagates a client abort to the application', async () => {
+    const ac = new AbortController();
+    const res = await request(`${stack.relay.publicUrl}/hang`, { headers: { host: 'hello.test' }, dispatcher: client, signal: ac.signal });
+    const it = res.body[Symbol.asyncIterator]();
+    await it.next();
+    ac.abort();
+    await aborted.promise; // the app saw its request go away
+  });
+
+  it('answers unknown hosts with a 404 page and robots.txt with Disallow', async () => {
+    const res = await fetchVia(stack.relay, 'nope.test', '/');
+    assert.equal(res.status, 404);
+    assert.equal(res.headers['x-drawbridge-error'], 'ERR_UNKNOWN_HOST');
+    assert.match(res.body.toString(), /nope\.test/);
+    const robots = await fetchVia(stack.relay, 'hello.test', '/robots.txt');
+    assert.equal(robots.body.toString(), 'User-agent: *\nDisallow: /\n');
+  });
+
+  it('names the cause and the request id when the app is unreachable or slow', async () => {
+    const down = await fetchVia(stack.relay, 'down.test', '/');
+    assert.equal(down.status, 502);
+    assert.equal(down.headers['x-drawbridge-error'], 'ERR_UPSTREAM_UNREACHABLE');
+    assert.ok(down.body.toString().includes(String(down.headers['x-drawbridge-request-id'])));
+    const slow = await fetchVia(stack.relay, 'slow.test', '/never');
+    assert.equal(slow.status, 504);
+    assert.equal(slow.headers['x-drawbridge-error'], 'ERR_UPSTREAM_TIMEOUT');
+  });
+
+  it('gives 503 with Retry-After when no connector of the group comes in time', async () => {
+    const res = await fetchVia(stack.relay, 'ghost.test', '/');
+    assert.equal(res.status, 503);
+    assert.equal(res.headers['x-drawbridge-error'], 'ERR_NO_CONNECTOR');
+    assert.equal(res.headers['retry-after'], '1');
+  });
+
+  it('maps the external path onto the internal base path and refuses to climb out of it', async () => {
+    const res = await fetchVia(stack.relay, 'based.test', '/x?y=1');
+    assert.equal((JSON.parse(res.body.toString()) as Echo).url, '/base/x?y=1');
+    for (const path of ['/../secret', '/a/%2e%2e/%2E%2E/secret', '/..%2fsecret']) {
+      const climb = await rawExchange(stack.relay, `GET ${path} HTTP/1.1\r\nhost: based.test\r\nconnection: close\r\n\r\n`);
+      assert.equal(climb.status, 502, path);
+      assert.match(climb.head, /x-drawbridge-error: ERR_TARGET_NOT_ALLOWED/);
+    }
+  });
+
+  it('rewrites Location headers that point at the internal URL', async () => {
+    const res = await fetchVia(stack.relay, 'hello.test', '/redirect');
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.location, 'http://hello.test/landing?x=1');
+  });
+
+  it('refuses request bodies over the app limit with 413', async () => {
+    const declared = await fetchVia(stack.relay, 'limited.test', '/echo', { method: 'POST', body: 'x'.repeat(2000) });
+    assert.equal(declared.status, 413);
+    assert.equal(declared.headers['x-drawbridge-error'], 'ERR_BODY_TOO_LARGE');
+    const ok = await fetchVia(stack.relay, 'limited.test', '/echo', { method: 'POST', body: 'x'.repeat(500) });
+    assert.equal(ok.status, 200);
+  });
+
+  it('keeps two tunnel connections per connector and spreads requests', async () => {
+    assert.equal(stack.relay.registry.connections().length, 2);
+    const results = await Promise.all(Array.from({ length: 40 }, () => fetchVia(stack.relay, 'hello.test', '/')));
+    assert.ok(results.every((r) => r.status === 200));
+  });
+
+  it('queues a request until a connector arrives', async () => {
+    const stack2 = await startStack({ apps: [appConfig({ internalUrl: origin.url })], connectors: 0, relay: { queue: { maxWaitMs: 10_000, maxLength: 10 } } });
+    try {
+      const pending = fetchVia(stack2.relay, 'hello.test', '/');
+      await delay(0);
+      await stack2.addConnector();
+      const res = await pending;
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), 'hello');
+    } finally {
+      await stack2.close();
+    }
+  });
+});
