@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { AppConfig } from '@drawbridge/shared';
 import { type Connector, type ConnectorOptions, startConnector, staticConfig } from '@drawbridge/connector';
 import { MemoryCatalog, type Relay, type RelayOptions, startRelay } from '@drawbridge/relay';
@@ -44,6 +44,8 @@ export async function startOrigin(handler: http.RequestListener): Promise<Origin
 
 export interface Stack {
   relay: Relay;
+  /** 'open' and 'close' with the TunnelConnection, as the relay sees tunnels come and go. */
+  events: EventEmitter;
   catalog: MemoryCatalog;
   connectors: Connector[];
   apps: AppConfig[];
@@ -65,7 +67,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const p = pki();
   const server = p.server(['localhost', '127.0.0.1', '::1']);
   const catalog = new MemoryCatalog(opts.apps);
+  const events = new EventEmitter();
   const relay = await startRelay({
+    onConnection: (conn, event) => events.emit(event, conn),
     public: { host: '127.0.0.1', port: 0 },
     connector: { host: '127.0.0.1', port: 0, tls: { cert: server.chain, key: server.key, ca: p.ca.cert } },
     catalog,
@@ -88,12 +92,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...extra,
     });
     connectors.push(c);
-    await c.waitReady(extra.connections ?? opts.connector?.connections ?? 2);
+    const want = extra.connections ?? opts.connector?.connections ?? 2;
+    // Ready means the relay has registered the tunnels, not just that the connector got HELLO.
+    await c.waitReady(want);
+    while (relay.registry.connections(id).length < want) await once(events, 'open');
     return c;
   };
   for (let i = 0; i < (opts.connectors ?? 1); i++) await addConnector();
   return {
     relay,
+    events,
     catalog,
     connectors,
     apps: opts.apps,
@@ -127,7 +135,7 @@ export async function fetchVia(relay: Relay, host: string, path: string, init: {
   return { status: res.statusCode, headers: res.headers, body, trailers: res.trailers };
 }
 
-export { appConfig };
+export { appConfig, connectorConfig };
 
 /** Sends raw bytes to the relay's public listener and returns everything it answers until close. */
 export async function rawExchange(relay: Relay, text: string): Promise<{ status: number; head: string; body: string }> {
@@ -142,4 +150,9 @@ export async function rawExchange(relay: Relay, text: string): Promise<{ status:
   await once(sock, 'end');
   const split = raw.indexOf('\r\n\r\n');
   return { status: Number(raw.slice(9, 12)), head: raw.slice(0, split), body: raw.slice(split + 4) };
+}
+
+/** The configuration a connector `id` of the stack's group would pull. */
+export function connectorConfigFor(stack: Stack, id: string): ReturnType<typeof connectorConfig> {
+  return connectorConfig(stack.apps, { connectorId: id, connectorName: id });
 }

@@ -1,0 +1,63 @@
+/** Relay and connector in child processes, driven over IPC. */
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Child {
+  proc: ChildProcess;
+  ready: Record<string, unknown>;
+  rss(): Promise<number>;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+const fixtures = new URL('../fixtures/', import.meta.url);
+
+export async function spawnFixture(name: 'run-relay' | 'run-connector', options: unknown): Promise<Child> {
+  const dir = mkdtempSync(join(tmpdir(), 'drawbridge-fixture-'));
+  const file = join(dir, 'options.json');
+  writeFileSync(file, JSON.stringify(options), { mode: 0o600 });
+  const proc = fork(new URL(`${name}.ts`, fixtures), [file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = once(proc, 'exit');
+  const [ready] = (await Promise.race([
+    once(proc, 'message'),
+    exited.then(([code]) => {
+      throw new Error(`${name} exited with ${String(code)} before it was ready`);
+    }),
+  ])) as [Record<string, unknown>];
+  return {
+    proc,
+    ready,
+    async rss() {
+      proc.send({ type: 'rss' });
+      for (;;) {
+        const [m] = (await once(proc, 'message')) as [{ type: string; rss: number }];
+        if (m.type === 'rss') return m.rss;
+      }
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.send({ type: 'stop' });
+      await exited;
+    },
+    async kill() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Samples `sample()` until `done` settles; returns the largest value seen. */
+export async function peakWhile(sample: () => Promise<number>, done: Promise<unknown>): Promise<number> {
+  let peak = 0;
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  while (!finished) {
+    peak = Math.max(peak, await sample());
+    await Promise.race([done.catch(() => undefined), new Promise((r) => setTimeout(r, 100))]);
+  }
+  return Math.max(peak, await sample());
+}
