@@ -280,6 +280,32 @@ describe('data path', () => {
     assert.ok(results.every((r) => r.status === 200));
   });
 
+  it('never puts more streams on a connection than the connector accepts', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const slowOrigin = await startOrigin((_req, res) => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      setImmediate(() => {
+        inFlight -= 1;
+        res.end('done');
+      });
+    });
+    const capped = await startStack({
+      apps: [appConfig({ internalUrl: slowOrigin.url })],
+      connector: { connections: 1, limits: { maxStreams: 2 } },
+      relay: { queue: { maxWaitMs: 10_000, maxLength: 100 } },
+    });
+    try {
+      const results = await Promise.all(Array.from({ length: 30 }, () => fetchVia(capped.relay, 'hello.test', '/')));
+      assert.ok(results.every((r) => r.status === 200 && r.body.toString() === 'done'));
+      assert.ok(peak <= 2, `app saw ${peak} requests at once through a 2-stream connection`);
+    } finally {
+      await capped.close();
+      await slowOrigin.close();
+    }
+  });
+
   it('queues a request until a connector arrives', async () => {
     const stack2 = await startStack({ apps: [appConfig({ internalUrl: origin.url })], connectors: 0, relay: { queue: { maxWaitMs: 10_000, maxLength: 10 } } });
     try {
