@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { appConfig, pki, type Stack, startStack } from './helpers/harness.ts';
@@ -12,7 +13,7 @@ import { appConfig, pki, type Stack, startStack } from './helpers/harness.ts';
 async function refusal(url: string, opts: { cert?: string; key?: string }): Promise<{ status: number; code: string }> {
   const ws = new WebSocket(`${url.replace('https', 'wss')}/v1/tunnel`, { ca: pki().ca.cert, ...opts });
   ws.on('error', () => undefined); // terminate() below reports the aborted handshake
-  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, import('node:http').IncomingMessage];
+  const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
   let body = '';
   for await (const c of res) body += String(c);
   ws.terminate();
