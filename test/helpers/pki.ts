@@ -10,6 +10,9 @@
  * tls.createServer({ ...server, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true });
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { CertificateAuthority } from '../../packages/relay/src/ca/index.ts';
 import { createCsr } from '../../packages/connector/src/identity/index.ts';
 
@@ -92,4 +95,61 @@ export function createTestPki(opts: TestPkiOptions = {}): TestPki {
       return clientFrom(clientOpts.ca === 'foreign' ? foreign() : authority, clientOpts);
     },
   };
+}
+
+export interface HandshakeResult {
+  /** The server accepted the client (its secureConnection handler ran). */
+  accepted: boolean;
+  /** The client certificate as the server saw it, when accepted. */
+  peer?: tls.PeerCertificate;
+  /** The server's `authorized` flag for the connection, when accepted. */
+  authorized?: boolean;
+  /** The server-side TLS error, when refused. */
+  serverError?: Error & { code?: string };
+  /** The client-side error, if any. */
+  clientError?: Error & { code?: string };
+}
+
+/**
+ * One TLS connection from `client` options to a fresh server with `server`
+ * options on 127.0.0.1, port 0. Resolves when both sides are done (no
+ * sleeps): the server either ran its connection handler or reported a TLS
+ * client error, and the client socket closed.
+ *
+ * @example
+ * const r = await tlsHandshake({ key, cert, ca, requestCert: true, rejectUnauthorized: true }, { ca, key: c.key, cert: c.cert, servername: 'localhost' });
+ * assert.equal(r.accepted, true);
+ */
+export async function tlsHandshake(server: tls.TlsOptions, client: tls.ConnectionOptions): Promise<HandshakeResult> {
+  const result: HandshakeResult = { accepted: false };
+  const srv = tls.createServer(server);
+  const serverDone = new Promise<void>((resolve) => {
+    srv.once('secureConnection', (socket: tls.TLSSocket) => {
+      result.accepted = true;
+      result.peer = socket.getPeerCertificate(true);
+      result.authorized = socket.authorized;
+      socket.end('ok');
+      resolve();
+    });
+    srv.once('tlsClientError', (err: Error) => {
+      result.serverError = err;
+      resolve();
+    });
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as AddressInfo;
+  try {
+    const socket = tls.connect({ host: '127.0.0.1', port, ...client });
+    socket.on('error', (err: Error) => {
+      result.clientError = err;
+    });
+    // Not events.once(socket, 'close'): it rejects on 'error', and a refused handshake is a result here.
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.resume();
+    await Promise.all([closed, serverDone]);
+  } finally {
+    srv.close();
+  }
+  return result;
 }

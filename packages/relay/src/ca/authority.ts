@@ -95,6 +95,10 @@ function signWith(cert: forge.pki.Certificate, key: KeyObject): string {
   return pki.certificateToPem(cert);
 }
 
+function truncateToSecond(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000);
+}
+
 function addDays(date: Date, days: number): Date {
   return new Date(date.getTime() + days * DAY_MS);
 }
@@ -304,8 +308,9 @@ export class CertificateAuthority {
     const cert = pki.createCertificate();
     cert.publicKey = publicKey;
     cert.serialNumber = randomSerial().derHex;
-    cert.validity.notBefore = notBefore;
-    cert.validity.notAfter = notAfter;
+    // Whole seconds, as the certificate stores them, so what we return is what the peer will see.
+    cert.validity.notBefore = truncateToSecond(notBefore);
+    cert.validity.notAfter = truncateToSecond(notAfter);
     cert.setIssuer(this.#forgeCert.subject.attributes);
     return cert;
   }

@@ -3,3 +3,5 @@ export { CSR_SUBJECT_CONVENTION, MIN_RSA_BITS, parseConnectorCsr, type ParsedCsr
 export { CaErrorCode } from './errors.ts';
 export { pin } from './pin.ts';
 export { normalizeSerial } from './serial.ts';
+export { openCaFiles, type CaFilesOptions } from './ca-files.ts';
+export { clientCertInfo, verifyClientCert, type ClientCertInfo, type ClientCertInput } from './client-cert.ts';

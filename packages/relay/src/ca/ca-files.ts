@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DrawbridgeError } from '@drawbridge/shared';
+import { CertificateAuthority, type CreateCaOptions } from './authority.ts';
+import { CaErrorCode } from './errors.ts';
+
+export interface CaFilesOptions extends CreateCaOptions {
+  certPath: string;
+  keyPath: string;
+  /** Create a CA when neither file exists (first start). False for an operator-supplied CA. */
+  create: boolean;
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Writes `data` to a new file at `path` with `mode`, durably and without
+ * ever exposing a partial file: temp file in the same directory, fsync, then
+ * link (not rename, so an existing file is never replaced), then fsync the directory.
+ */
+async function writeNewFile(path: string, data: string, mode: number): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    await handle.chmod(mode);
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(tmp, path);
+  } finally {
+    await unlink(tmp);
+  }
+  const dirHandle = await open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic there.
+  } finally {
+    await dirHandle.close();
+  }
+}
+
+/**
+ * Loads the CA from `certPath`/`keyPath`, or on first start (`create`)
+ * makes one and writes the key with mode 0600. A lone cert or lone key is
+ * refused (CA_INVALID) rather than replaced: silently minting a new CA
+ * would orphan every registered connector.
+ *
+ * @example const ca = await openCaFiles({ certPath: `${dataDir}/ca.crt`, keyPath: `${dataDir}/ca.key`, create: true });
+ */
+export async function openCaFiles(options: CaFilesOptions): Promise<CertificateAuthority> {
+  const [certPem, keyPem] = await Promise.all([readIfExists(options.certPath), readIfExists(options.keyPath)]);
+  if (certPem !== undefined && keyPem !== undefined) return CertificateAuthority.load(certPem, keyPem, options.now);
+  if (certPem !== undefined || keyPem !== undefined) {
+    const missing = certPem === undefined ? options.certPath : options.keyPath;
+    throw new DrawbridgeError(CaErrorCode.CA_INVALID, `CA file ${missing} is missing while its pair exists; restore it from backup (if the relay stopped during its very first start, remove the other file)`);
+  }
+  if (!options.create) {
+    throw new DrawbridgeError(CaErrorCode.CA_INVALID, `CA files ${options.certPath} and ${options.keyPath} do not exist`);
+  }
+  const ca = CertificateAuthority.create(options);
+  // Key first: a crash in between leaves a lone key, which is refused loudly above, never a certificate without its key.
+  await writeNewFile(options.keyPath, ca.keyPem, 0o600);
+  await writeNewFile(options.certPath, ca.chainPem, 0o644);
+  return ca;
+}
