@@ -3,7 +3,7 @@ import type { PeerCertificate, DetailedPeerCertificate } from 'node:tls';
 import { DrawbridgeError } from '@drawbridge/shared';
 import { IdentityErrorCode } from './errors.ts';
 
-const PIN_PATTERN = /^sha256:([0-9a-fA-F]{64})$/;
+const PIN_PATTERN = /^sha256:([0-9a-f]{64})$/i;
 const MAX_CHAIN = 10;
 
 /**
