@@ -3,6 +3,7 @@
  * relay and connector (each in its own process) grow neither's RSS by 64 MiB.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { appConfig, client, connectorConfig, type Origin, pki, startOrigin } from './helpers/harness.ts';
@@ -96,7 +97,7 @@ describe('memory stays bounded on 1 GiB bodies', () => {
       async function* body(): AsyncGenerator<Buffer> {
         for (let sent = 0; sent < GiB; sent += chunk.length) yield chunk;
       }
-      const res = await request(`${publicUrl}/upload`, { method: 'POST', headers: { host: 'hello.test' }, body: body(), dispatcher: client });
+      const res = await request(`${publicUrl}/upload`, { method: 'POST', headers: { host: 'hello.test' }, body: Readable.from(body()), dispatcher: client });
       assert.equal(await res.body.text(), String(GiB));
     });
     t.diagnostic(`upload: ${(1024 / growth.seconds).toFixed(0)} MiB/s, RSS growth relay ${(growth.relay / 2 ** 20).toFixed(1)} MiB, connector ${(growth.connector / 2 ** 20).toFixed(1)} MiB`);
