@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type http from 'node:http';
+import type https from 'node:https';
 import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, NoticeKind, type SessionLimits } from '@drawbridge/shared';
 import { pino, type Logger } from 'pino';
 import { type AccessGate, passthroughGate } from './access.ts';
@@ -44,6 +45,8 @@ export interface Relay {
   readonly logger: Logger;
   /** Tells every connected connector (or those of one group) that configuration changed. */
   notifyConfigChanged(groupId?: string, revision?: string): void;
+  /** Swaps the certificate of a TLS listener without dropping connections (file reload, renewal). */
+  setTls(listener: 'public' | 'connector', tls: { cert: string; key: string }): void;
   /** Graceful stop: no new work, streams in flight get `shutdownGraceMs` to finish. */
   close(): Promise<void>;
 }
@@ -107,6 +110,10 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     connectorUrl,
     registry,
     logger,
+    setTls(listener, tls) {
+      if (listener === 'connector') connectorServer.setSecureContext({ ...tls, ca: opts.connector.tls.ca });
+      else if (opts.public.tls) (publicServer as https.Server).setSecureContext(tls);
+    },
     notifyConfigChanged(groupId, revision = '') {
       const body = new TextEncoder().encode(revision);
       for (const conn of registry.connections()) if (!groupId || conn.groupId === groupId) conn.session.notify(NoticeKind.CONFIG_CHANGED, body);

@@ -156,6 +156,8 @@ export function createConnectorServer(opts: ConnectorListenerOptions): https.Ser
           connectorId: identity.connectorId,
           connectorName: identity.connectorName,
           groupId: identity.groupId,
+          serial: identity.serial,
+          version: identity.version,
           remoteAddress,
           connectedAt: Date.now(),
           session,

@@ -11,6 +11,10 @@ export interface TunnelConnection {
   readonly connectorId: string;
   readonly connectorName: string;
   readonly groupId: string;
+  /** Serial of the client certificate this connection authenticated with. */
+  readonly serial: string;
+  /** Connector software version, as announced at the upgrade. */
+  readonly version: string | undefined;
   readonly remoteAddress: string;
   readonly connectedAt: number;
   readonly session: Session;

@@ -1,1 +1,3 @@
 export * from './types.ts';
+export * from './units.ts';
+export * from './sso.ts';

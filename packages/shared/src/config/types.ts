@@ -52,6 +52,12 @@ export interface AppConfig {
   insecureSkipVerify: boolean;
   /** Serve `/robots.txt` with `Disallow: /` from the relay. */
   denyRobots: boolean;
+  /**
+   * For `oidc` apps: the audience an `Authorization: Bearer` JWT from the
+   * provider must carry to be accepted without a session cookie (native
+   * clients, APIs). Absent or null: bearer tokens are not accepted.
+   */
+  bearerAudience?: string | null;
 }
 
 export const DEFAULT_APP_TIMEOUTS: AppTimeouts = { connectMs: 10_000, headMs: 85_000, idleMs: 0 };

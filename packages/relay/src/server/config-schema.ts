@@ -1,0 +1,67 @@
+/**
+ * Every setting of the relay: its key, type, default and meaning. The loader,
+ * the `DRAWBRIDGE_*` environment overrides and docs/configuration.md all come
+ * from this one table (`pnpm docs:config` regenerates the doc; a test checks it).
+ */
+
+export type SettingType = 'string' | 'duration' | 'size' | 'int' | 'bool' | 'listen' | 'strings' | 'url' | 'enum' | 'path';
+
+export interface Setting {
+  key: string;
+  type: SettingType;
+  default: string | number | boolean | string[] | null;
+  doc: string;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  { key: 'dataDir', type: 'path', default: './drawbridge-data', doc: 'Directory for the SQLite store, the CA (when not in PostgreSQL), the admin credential and generated certificates. Created with mode 0700.' },
+  { key: 'database', type: 'string', default: null, doc: 'A `postgres://` URL selects PostgreSQL (required for several relays); empty means SQLite in the data dir.' },
+  { key: 'log.level', type: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Log level of the JSON logs on standard output.' },
+
+  { key: 'public.listen', type: 'listen', default: '0.0.0.0:8080', doc: 'Address users reach (`host:port`).' },
+  { key: 'public.tlsCertFile', type: 'path', default: null, doc: 'PEM certificate (chain) for HTTPS on the public listener; reloaded when the file changes. Without it the listener speaks HTTP (put a TLS-terminating load balancer in front).' },
+  { key: 'public.tlsKeyFile', type: 'path', default: null, doc: 'PEM private key for `public.tlsCertFile`.' },
+  { key: 'public.maxHeaderSize', type: 'size', default: 16384, min: 1024, max: 1048576, doc: 'Largest request head a user may send; larger gets 431.' },
+  { key: 'public.headersTimeout', type: 'duration', default: 30000, min: 1000, doc: 'Time a client has to send its request head (slowloris guard).' },
+  { key: 'public.keepAliveTimeout', type: 'duration', default: 65000, min: 1000, doc: 'Idle keep-alive time of user connections (longer than typical load balancer idle timeouts).' },
+
+  { key: 'connector.listen', type: 'listen', default: '0.0.0.0:8443', doc: 'Address connectors dial (TLS; client certificates requested).' },
+  { key: 'connector.url', type: 'url', default: null, doc: 'URL connectors use to reach this relay, printed by `token create` (default: `https://<first host>:<port>`).' },
+  { key: 'connector.hosts', type: 'strings', default: ['localhost', '127.0.0.1', '::1'], doc: 'Host names and addresses the generated connector-listener certificate is valid for. Add the name connectors dial.' },
+  { key: 'connector.tlsCertFile', type: 'path', default: null, doc: 'Operator-supplied certificate for the connector listener instead of one issued by the relay CA (connectors then need no `--ca-pin`).' },
+  { key: 'connector.tlsKeyFile', type: 'path', default: null, doc: 'Key for `connector.tlsCertFile`.' },
+  { key: 'connector.connections', type: 'int', default: 2, min: 1, max: 16, doc: 'Tunnel connections each connector keeps open.' },
+  { key: 'connector.configPullInterval', type: 'duration', default: 300000, min: 5000, doc: 'Periodic configuration pull of connectors (change notices make most pulls immediate).' },
+  { key: 'connector.rotationAge', type: 'duration', default: 15552000000, min: 60000, doc: 'Certificate age at which a connector renews (180 days).' },
+  { key: 'connector.certificateValidity', type: 'duration', default: 31536000000, min: 120000, doc: 'Validity of connector certificates (365 days); must exceed `connector.rotationAge`.' },
+  { key: 'connector.registrationRate', type: 'int', default: 10, min: 1, doc: 'Registration attempts per source address per minute.' },
+
+  { key: 'ca.certFile', type: 'path', default: null, doc: 'Operator-supplied CA certificate for connector identities (with `ca.keyFile`); default: a CA the relay creates on first start.' },
+  { key: 'ca.keyFile', type: 'path', default: null, doc: 'Key of `ca.certFile`.' },
+
+  { key: 'admin.listen', type: 'listen', default: '127.0.0.1:8081', doc: 'Admin API, `/metrics`, `/healthz`, `/readyz`. Keep it on loopback or a private network.' },
+
+  { key: 'tunnel.maxStreams', type: 'int', default: 256, min: 1, max: 65535, doc: 'Concurrent requests per tunnel connection (the connector announces it).' },
+  { key: 'tunnel.streamWindow', type: 'size', default: 262144, min: 16384, max: 16777216, doc: 'Per-stream flow-control window: bytes in flight per request direction.' },
+  { key: 'tunnel.maxFrameSize', type: 'size', default: 65536, min: 16384, max: 16777216, doc: 'Largest tunnel frame payload accepted.' },
+  { key: 'tunnel.pingInterval', type: 'duration', default: 15000, min: 1000, doc: 'Keepalive ping interval on idle tunnels.' },
+  { key: 'tunnel.pingTimeout', type: 'duration', default: 45000, min: 2000, doc: 'A tunnel silent for this long is closed as dead.' },
+
+  { key: 'queue.maxLength', type: 'int', default: 1000, min: 0, doc: 'Requests that may wait per connector group when no connection has capacity; beyond it 503 at once.' },
+  { key: 'queue.maxWait', type: 'duration', default: 10000, min: 0, doc: 'How long a request waits for a connector before 503 with Retry-After.' },
+
+  { key: 'shutdown.grace', type: 'duration', default: 10000, min: 0, doc: 'Time streams in flight get to finish on SIGTERM.' },
+];
+
+export const SETTING_BY_KEY = new Map(SETTINGS.map((s) => [s.key, s]));
+
+/** `public.tlsCertFile` → `DRAWBRIDGE_PUBLIC_TLS_CERT_FILE`. */
+export function envName(key: string): string {
+  return `DRAWBRIDGE_${key
+    .split('.')
+    .map((part) => part.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+    .join('_')}`;
+}
