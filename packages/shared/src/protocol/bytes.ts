@@ -5,6 +5,20 @@
  * UTF-8 (human-readable messages).
  */
 const utf8Encoder = new TextEncoder();
+
+/** 1 for the RFC 9110 `tchar` bytes allowed in a field name or method, 0 otherwise. */
+export const TOKEN_BYTES = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_BYTES[c.charCodeAt(0)] = 1;
+
+/** True when code unit `c` may not appear in a field value, reason or id: CR, LF or NUL. */
+export function isForbiddenInValue(c: number): boolean {
+  return c === 0x0a || c === 0x0d || c === 0x00;
+}
+
+/** True when code unit `c` may not appear in a request target: controls, space and DEL. */
+export function isForbiddenInTarget(c: number): boolean {
+  return c <= 0x20 || c === 0x7f;
+}
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Number of bytes `s` takes as Latin-1; -1 if it has a code unit above 0xff. */

@@ -10,7 +10,7 @@
  * goes on.
  */
 import { ErrorCode, FRAME_HEADER_SIZE, FrameType, MAX_STREAM_ID, MAX_WINDOW } from './constants.ts';
-import { readLatin1, readUtf8 } from './bytes.ts';
+import { TOKEN_BYTES, isForbiddenInTarget, isForbiddenInValue, readLatin1, readUtf8 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import type { Frame, HeaderList } from './frames.ts';
 
@@ -24,12 +24,10 @@ const STREAM_TYPES = new Set<number>([
   FrameType.RESET,
 ]);
 
-/** RFC 9110 token characters, for header names. */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN[c.charCodeAt(0)] = 1;
-
 /** What the decoder yields: a frame, or a stream-scope error for one malformed frame. */
 export type DecodeItem = Frame | ProtocolError;
+
+const notToken = (b: number): boolean => TOKEN_BYTES[b] !== 1;
 
 class PayloadReader {
   offset = 0;
@@ -59,33 +57,28 @@ class PayloadReader {
     this.offset += 4;
     return v;
   }
-  latin1(what: string): string {
+  /** A u16-length-prefixed Latin-1 string; `forbidden` rejects bytes that may not appear in it. */
+  latin1(what: string, forbidden: (b: number) => boolean = isForbiddenInValue): string {
     const n = this.u16(`${what} length`);
     this.need(n, what);
+    for (let j = this.offset; j < this.offset + n; j++) {
+      if (forbidden(this.buf[j]!)) throw this.fail(`${what} has a byte (0x${this.buf[j]!.toString(16)}) that is not allowed there`);
+    }
     const s = readLatin1(this.buf, this.offset, this.offset + n);
     this.offset += n;
+    return s;
+  }
+  token(what: string): string {
+    const s = this.latin1(what, notToken);
+    if (s.length === 0) throw this.fail(`empty ${what}`);
     return s;
   }
   headerBlock(what: string): HeaderList {
     const count = this.u16(`${what} count`);
     const out: HeaderList = [];
     for (let i = 0; i < count; i++) {
-      const nameLen = this.u16(`${what} name length`);
-      this.need(nameLen, `${what} name`);
-      if (nameLen === 0) throw this.fail(`empty ${what} name`);
-      for (let j = this.offset; j < this.offset + nameLen; j++) {
-        if (TOKEN[this.buf[j]!] !== 1) throw this.fail(`${what} name has a byte (0x${this.buf[j]!.toString(16)}) that is not allowed in a field name`);
-      }
-      const name = readLatin1(this.buf, this.offset, this.offset + nameLen);
-      this.offset += nameLen;
-      const valueLen = this.u16(`${what} value length`);
-      this.need(valueLen, `${what} value`);
-      for (let j = this.offset; j < this.offset + valueLen; j++) {
-        const b = this.buf[j]!;
-        if (b === 0x0a || b === 0x0d || b === 0x00) throw this.fail(`${what} value of ${name} contains CR, LF or NUL`);
-      }
-      out.push([name, readLatin1(this.buf, this.offset, this.offset + valueLen)]);
-      this.offset += valueLen;
+      const name = this.token(`${what} name`);
+      out.push([name, this.latin1(`${what} value of ${name.slice(0, 64)}`)]);
     }
     return out;
   }
@@ -118,14 +111,14 @@ export function parseFrame(type: number, flags: number, streamId: number, payloa
       return { type, flags, streamId, hello: { minVersion, maxVersion, maxFrameSize, initialWindow, maxStreams, agent: readUtf8(agentBytes, 0, agentBytes.length) } };
     }
     case FrameType.REQUEST: {
-      const method = r.latin1('method');
-      const target = r.latin1('request target');
+      const method = r.token('method');
+      const target = r.latin1('request target', isForbiddenInTarget);
+      if (target.length === 0) throw r.fail('empty request target');
       const app = r.latin1('app id');
       const requestId = r.latin1('request id');
       const headers = r.headerBlock('header');
       const meta = r.headerBlock('meta');
       r.end('REQUEST');
-      if (method.length === 0 || target.length === 0) throw r.fail('REQUEST has an empty method or target');
       return { type, flags, streamId, head: { method, target, app, requestId, headers, meta } };
     }
     case FrameType.RESPONSE: {
@@ -160,6 +153,7 @@ export function parseFrame(type: number, flags: number, streamId: number, payloa
     case FrameType.GOAWAY: {
       if (payload.length < 8) throw connectionError('ERR_MALFORMED_FRAME', ErrorCode.FRAME_SIZE_ERROR, `GOAWAY payload is ${payload.length} bytes, at least 8 required`);
       const lastStreamId = r.u32('last stream id');
+      if (lastStreamId > MAX_STREAM_ID) throw connectionError('ERR_MALFORMED_FRAME', ErrorCode.PROTOCOL_ERROR, `GOAWAY last stream id ${lastStreamId} is above ${MAX_STREAM_ID}`);
       const errorCode = r.u32('error code');
       const text = r.rest();
       return { type, flags, streamId, lastStreamId, errorCode, message: readUtf8(text, 0, text.length) };

@@ -4,8 +4,8 @@
  * `ProtocolError` with code `ERR_ENCODE` rather than put a frame on the wire
  * that the peer would have to reject.
  */
-import { ErrorCode, FRAME_HEADER_SIZE, Flags, FrameType, MAX_STREAM_ID, MAX_WINDOW } from './constants.ts';
-import { latin1Length, utf8, writeLatin1 } from './bytes.ts';
+import { ErrorCode, FRAME_HEADER_SIZE, Flags, FrameType, MAX_STREAM_ID, MAX_WINDOW, MIN_MAX_FRAME_SIZE } from './constants.ts';
+import { TOKEN_BYTES, isForbiddenInTarget, isForbiddenInValue, latin1Length, utf8, writeLatin1 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import type { HeaderList, Hello, RequestHead, ResponseHead } from './frames.ts';
 
@@ -41,18 +41,33 @@ function frame(type: number, flags: number, streamId: number, payloadLength: num
   return { buf, view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength) };
 }
 
-function latin1Field(name: string, s: string, max = 0xffff): number {
+function checkUint(what: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw encodeError(`${what} ${v} is not an integer in 0..${max}`);
+}
+
+/** Byte length of a Latin-1 field; also refuses what the decoder would refuse. */
+function latin1Field(name: string, s: string, forbidden?: (c: number) => boolean): number {
   const n = latin1Length(s);
   if (n < 0) throw encodeError(`${name} has a character outside Latin-1`);
-  if (n > max) throw encodeError(`${name} is ${n} bytes, more than the ${max} a frame field holds`);
+  if (n > 0xffff) throw encodeError(`${name} is ${n} bytes, more than the 65535 a frame field holds`);
+  if (forbidden) {
+    for (let i = 0; i < n; i++) if (forbidden(s.charCodeAt(i))) throw encodeError(`${name} has a character (0x${s.charCodeAt(i).toString(16)}) that is not allowed there`);
+  }
   return n;
+}
+
+const notToken = (c: number): boolean => TOKEN_BYTES[c] !== 1;
+
+function tokenField(name: string, s: string): number {
+  if (s.length === 0) throw encodeError(`${name} is empty`);
+  return latin1Field(name, s, notToken);
 }
 
 function headerBlockLength(headers: HeaderList, what: string): number {
   if (headers.length > 0xffff) throw encodeError(`${what}: ${headers.length} fields, more than 65535`);
   let n = 2;
   for (const [name, value] of headers) {
-    n += 4 + latin1Field(`${what} name`, name) + latin1Field(`${what} value of ${name}`, value);
+    n += 4 + tokenField(`${what} name`, name) + latin1Field(`${what} value of ${name.slice(0, 64)}`, value, isForbiddenInValue);
   }
   return n;
 }
@@ -76,7 +91,14 @@ function writeShortString(buf: Uint8Array, view: DataView, offset: number, s: st
 
 /** HELLO (stream 0): the first frame each side sends. */
 export function encodeHello(hello: Hello): Uint8Array {
+  checkUint('min version', hello.minVersion, 0xffff);
+  checkUint('max version', hello.maxVersion, 0xffff);
+  checkUint('max frame size', hello.maxFrameSize, 0xffff_ffff);
+  checkUint('initial window', hello.initialWindow, 0xffff_ffff);
+  checkUint('max streams', hello.maxStreams, 0xffff_ffff);
   const agent = utf8(hello.agent);
+  // The peer's frame limit is unknown before its HELLO; every peer accepts this much.
+  if (16 + agent.length > MIN_MAX_FRAME_SIZE) throw encodeError(`HELLO agent is ${agent.length} bytes; the payload must fit in ${MIN_MAX_FRAME_SIZE}`);
   const { buf, view } = frame(FrameType.HELLO, 0, 0, 16 + agent.length);
   view.setUint16(10, hello.minVersion);
   view.setUint16(12, hello.maxVersion);
@@ -90,12 +112,13 @@ export function encodeHello(hello: Hello): Uint8Array {
 /** REQUEST: opens stream `streamId` (relay → connector). */
 export function encodeRequest(streamId: number, head: RequestHead, flags = 0): Uint8Array {
   checkStreamId(streamId, false);
+  if (head.target.length === 0) throw encodeError('request target is empty');
   const length =
     8 +
-    latin1Field('method', head.method) +
-    latin1Field('request target', head.target) +
-    latin1Field('app id', head.app) +
-    latin1Field('request id', head.requestId) +
+    tokenField('method', head.method) +
+    latin1Field('request target', head.target, isForbiddenInTarget) +
+    latin1Field('app id', head.app, isForbiddenInValue) +
+    latin1Field('request id', head.requestId, isForbiddenInValue) +
     headerBlockLength(head.headers, 'header') +
     headerBlockLength(head.meta, 'meta');
   const { buf, view } = frame(FrameType.REQUEST, flags & (Flags.END_STREAM | Flags.UPGRADE), streamId, length);
@@ -113,7 +136,7 @@ export function encodeRequest(streamId: number, head: RequestHead, flags = 0): U
 export function encodeResponse(streamId: number, head: ResponseHead, flags = 0): Uint8Array {
   checkStreamId(streamId, false);
   if (!Number.isInteger(head.status) || head.status < 100 || head.status > 999) throw encodeError(`status ${head.status} is not a 3-digit HTTP status`);
-  const length = 4 + latin1Field('reason', head.reason) + headerBlockLength(head.headers, 'header');
+  const length = 4 + latin1Field('reason', head.reason, isForbiddenInValue) + headerBlockLength(head.headers, 'header');
   const { buf, view } = frame(FrameType.RESPONSE, flags & Flags.END_STREAM, streamId, length);
   view.setUint16(10, head.status);
   const o = writeShortString(buf, view, 12, head.reason);
@@ -147,6 +170,7 @@ export function encodeWindowUpdate(streamId: number, increment: number): Uint8Ar
 
 export function encodeReset(streamId: number, errorCode: number, message = ''): Uint8Array {
   checkStreamId(streamId, false);
+  checkUint('error code', errorCode, 0xffff_ffff);
   const text = utf8(message);
   const { buf, view } = frame(FrameType.RESET, 0, streamId, 4 + text.length);
   view.setUint32(10, errorCode);
@@ -162,6 +186,8 @@ export function encodePing(opaque: Uint8Array, ack = false): Uint8Array {
 }
 
 export function encodeGoaway(lastStreamId: number, errorCode: number, message = ''): Uint8Array {
+  checkUint('last stream id', lastStreamId, MAX_STREAM_ID);
+  checkUint('error code', errorCode, 0xffff_ffff);
   const text = utf8(message);
   const { buf, view } = frame(FrameType.GOAWAY, 0, 0, 8 + text.length);
   view.setUint32(10, lastStreamId);
@@ -171,6 +197,7 @@ export function encodeGoaway(lastStreamId: number, errorCode: number, message = 
 }
 
 export function encodeNotice(kind: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  checkUint('notice kind', kind, 0xffff);
   const { buf, view } = frame(FrameType.NOTICE, 0, 0, 2 + body.length);
   view.setUint16(10, kind);
   buf.set(body, 12);

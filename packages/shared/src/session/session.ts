@@ -111,6 +111,7 @@ export class Session implements StreamHost {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private pingSeq = 0;
+  private started = false;
 
   constructor(opts: SessionOptions) {
     this.opts = opts;
@@ -137,8 +138,10 @@ export class Session implements StreamHost {
     return this.peer?.maxFrameSize ?? MIN_MAX_FRAME_SIZE;
   }
 
-  /** Sends HELLO and starts the timers. Call once the transport is open. */
+  /** Sends HELLO and starts the timers. Call once the transport is open, before the first `receive`. */
   start(): void {
+    if (this.started || this.state === 'closed') return;
+    this.started = true;
     const versions = this.opts.versions ?? { min: PROTOCOL_VERSION_MIN, max: PROTOCOL_VERSION_MAX };
     this.enqueue(
       encodeHello({
@@ -150,11 +153,13 @@ export class Session implements StreamHost {
         agent: this.opts.agent ?? `drawbridge-${this.role}`,
       }),
     );
-    this.handshakeTimer = unref(
-      setTimeout(() => {
-        this.fail(new ProtocolError('ERR_HANDSHAKE_TIMEOUT', ErrorCode.PROTOCOL_ERROR, 'peer sent no HELLO in time'), CloseCode.HANDSHAKE_TIMEOUT);
-      }, this.opts.handshakeTimeoutMs ?? 10_000),
-    );
+    if (this.state === 'handshake') {
+      this.handshakeTimer = unref(
+        setTimeout(() => {
+          this.fail(new ProtocolError('ERR_HANDSHAKE_TIMEOUT', ErrorCode.PROTOCOL_ERROR, 'peer sent no HELLO in time'), CloseCode.HANDSHAKE_TIMEOUT);
+        }, this.opts.handshakeTimeoutMs ?? 10_000),
+      );
+    }
     const interval = this.opts.pingIntervalMs ?? 15_000;
     if (interval > 0) {
       const timeout = this.opts.pingTimeoutMs ?? interval * 3;
@@ -162,27 +167,28 @@ export class Session implements StreamHost {
     }
   }
 
-  /** Feeds one received message. */
+  /** Feeds one received message: one or more whole frames. */
   receive(message: Uint8Array): void {
     if (this.state === 'closed') return;
     this.lastReceived = Date.now();
     let items;
     try {
       items = this.decoder.push(message);
+      // A message must end on a frame boundary; finish() names the violation.
+      if (this.decoder.buffered > 0) this.decoder.finish();
     } catch (err) {
       this.fail(asProtocolError(err), CloseCode.PROTOCOL_ERROR);
       return;
     }
     for (const item of items) {
       if (this.isClosed) return;
-      if (item instanceof ProtocolError) {
-        this.resetStream(item.streamId, item.wireCode, item.message);
-        continue;
-      }
       try {
-        this.onFrame(item);
+        if (item instanceof ProtocolError) this.onMalformed(item);
+        else this.onFrame(item);
       } catch (err) {
-        this.fail(asProtocolError(err), CloseCode.PROTOCOL_ERROR);
+        // A throwing handler is our bug, not the peer's: say so in the close code.
+        const error = asProtocolError(err);
+        this.fail(error, error.code === 'ERR_INTERNAL' ? CloseCode.INTERNAL_ERROR : CloseCode.PROTOCOL_ERROR);
         return;
       }
     }
@@ -207,14 +213,16 @@ export class Session implements StreamHost {
     stream.handler = handler;
     this.streams.set(id, stream);
     this.enqueue(frame);
-    if (options.endStream) stream.end();
+    // END_STREAM rode on the REQUEST itself; the stream must not send another.
+    if (options.endStream) stream.endedWithHead();
     this.opts.onStreamCountChange?.(this.streams.size);
     return stream;
   }
 
-  /** Tells the relay about changed configuration (relay side). */
+  /** Sends a NOTICE to the peer (the relay tells connectors that configuration changed). */
   notify(kind: number, body: Uint8Array = new Uint8Array(0)): void {
     if (this.state !== 'open') return;
+    if (2 + body.length > this.peerMaxFrameSize) throw new DrawbridgeError('ERR_NOTICE_TOO_LARGE', `notice body of ${body.length} bytes exceeds the peer's frame limit`);
     this.enqueue(encodeNotice(kind, body));
   }
 
@@ -225,7 +233,7 @@ export class Session implements StreamHost {
   drain(message = 'draining'): void {
     if (this.state !== 'open' || this.goawaySent) return;
     this.goawaySent = true;
-    this.enqueue(encodeGoaway(this.role === 'relay' ? 0 : this.highestPeerStreamId, ErrorCode.NO_ERROR, message));
+    this.enqueue(encodeGoaway(this.role === 'relay' ? 0 : this.highestPeerStreamId, ErrorCode.NO_ERROR, clip(message)));
   }
 
   /** Closes the session; open streams fail with `error` (or a connection-lost error). */
@@ -259,13 +267,18 @@ export class Session implements StreamHost {
     this.enqueue(encodeTrailers(streamId, trailers));
   }
   sendResponse(streamId: number, head: ResponseHead, end: boolean): void {
-    this.enqueue(encodeResponse(streamId, head, end ? Flags.END_STREAM : 0));
+    const frame = encodeResponse(streamId, head, end ? Flags.END_STREAM : 0);
+    // Too large a frame would make the relay drop the whole connection, not just this stream.
+    if (frame.length - FRAME_HEADER_SIZE > this.peerMaxFrameSize) {
+      throw new DrawbridgeError('ERR_RESPONSE_HEAD_TOO_LARGE', `response head of ${frame.length - FRAME_HEADER_SIZE} bytes exceeds the relay's frame limit of ${this.peerMaxFrameSize}`);
+    }
+    this.enqueue(frame);
   }
   sendWindowUpdate(streamId: number, increment: number): void {
     this.enqueue(encodeWindowUpdate(streamId, Math.min(increment, MAX_WINDOW)));
   }
   sendReset(streamId: number, code: number, message: string): void {
-    this.enqueue(encodeReset(streamId, code, message));
+    this.enqueue(encodeReset(streamId, code, clip(message)));
   }
   streamClosed(stream: Stream): void {
     if (this.streams.delete(stream.id)) this.opts.onStreamCountChange?.(this.streams.size);
@@ -288,19 +301,22 @@ export class Session implements StreamHost {
       case FrameType.RESPONSE: {
         if (this.role !== 'relay') throw new ProtocolError('ERR_UNEXPECTED_FRAME', ErrorCode.PROTOCOL_ERROR, 'RESPONSE sent to the connector');
         const stream = this.liveStream(frame.streamId);
-        stream?.receiveResponse(frame.head, (frame.flags & Flags.END_STREAM) !== 0);
+        const code = stream?.receiveResponse(frame.head, (frame.flags & Flags.END_STREAM) !== 0) ?? ErrorCode.NO_ERROR;
+        if (code !== ErrorCode.NO_ERROR) this.resetStream(frame.streamId, code, `RESPONSE ${frame.head.status} not allowed here (${errorCodeName(code)})`);
         return;
       }
       case FrameType.DATA: {
         const stream = this.liveStream(frame.streamId);
         if (!stream) return;
+        if (this.awaitsResponse(stream)) return;
         const code = stream.receiveData(frame.data, (frame.flags & Flags.END_STREAM) !== 0);
         if (code !== ErrorCode.NO_ERROR) this.resetStream(frame.streamId, code, `DATA violates ${errorCodeName(code)}`);
         return;
       }
       case FrameType.TRAILERS: {
         const stream = this.liveStream(frame.streamId);
-        const code = stream?.receiveTrailers(frame.trailers) ?? ErrorCode.NO_ERROR;
+        if (!stream || this.awaitsResponse(stream)) return;
+        const code = stream.receiveTrailers(frame.trailers);
         if (code !== ErrorCode.NO_ERROR) this.resetStream(frame.streamId, code, 'TRAILERS after end of stream');
         return;
       }
@@ -343,7 +359,7 @@ export class Session implements StreamHost {
       const message =
         `no common protocol version: ${this.role} speaks ${versions.min}–${versions.max}, peer (${peer.agent}) speaks ${peer.minVersion}–${peer.maxVersion}; ` +
         'upgrade the older of relay and connector';
-      this.enqueue(encodeGoaway(0, ErrorCode.VERSION_MISMATCH, message));
+      this.enqueue(encodeGoaway(0, ErrorCode.VERSION_MISMATCH, clip(message)));
       this.fail(new ProtocolError('ERR_VERSION_MISMATCH', ErrorCode.VERSION_MISMATCH, message), CloseCode.VERSION_MISMATCH, false);
       return;
     }
@@ -372,8 +388,10 @@ export class Session implements StreamHost {
     const stream = new Stream(this, id, head, (flags & Flags.UPGRADE) !== 0, this.peer!.initialWindow, this.limits.initialWindow);
     this.streams.set(id, stream);
     this.opts.onStreamCountChange?.(this.streams.size);
-    this.opts.onStream?.(stream);
+    // A request without a body is already half-closed when its owner first sees
+    // it (`stream.remoteDone`), so no body source needs to be set up.
     if ((flags & Flags.END_STREAM) !== 0) stream.receiveData(new Uint8Array(0), true);
+    this.opts.onStream?.(stream);
   }
 
   /** The stream for a frame, or undefined for one already closed; unknown ids are a protocol error. */
@@ -385,8 +403,31 @@ export class Session implements StreamHost {
     return undefined;
   }
 
+  /** Relay side: body or trailers before the final response head. Resets the stream and returns true. */
+  private awaitsResponse(stream: Stream): boolean {
+    if (this.role !== 'relay' || stream.responseReceived) return false;
+    this.resetStream(stream.id, ErrorCode.PROTOCOL_ERROR, 'DATA or TRAILERS before the response head');
+    return true;
+  }
+
+  /** A frame whose payload did not parse: it spoils its stream only. */
+  private onMalformed(err: ProtocolError): void {
+    const id = err.streamId;
+    if (!this.streams.has(id)) {
+      if (this.role === 'connector') {
+        // Most likely a REQUEST that did not parse: the id is used now, so its
+        // DATA (already in flight) is ignored instead of taken for an unknown stream.
+        if (id > this.highestPeerStreamId) this.highestPeerStreamId = id;
+      } else {
+        this.liveStream(id);
+      }
+    }
+    this.resetStream(id, err.wireCode, err.message);
+  }
+
   private resetStream(id: number, code: number, message: string): void {
     const stream = this.streams.get(id);
+    message = clip(message);
     this.enqueue(encodeReset(id, code, message));
     stream?.fail(new StreamError('ERR_STREAM_PROTOCOL', code, message, false));
   }
@@ -404,7 +445,7 @@ export class Session implements StreamHost {
 
   private fail(error: ProtocolError, closeCode: number, sendGoaway = true): void {
     if (this.state === 'closed') return;
-    if (sendGoaway && this.state === 'open') this.enqueue(encodeGoaway(this.highestPeerStreamId, error.wireCode, error.message));
+    if (sendGoaway && this.state === 'open') this.enqueue(encodeGoaway(this.highestPeerStreamId, error.wireCode, clip(error.message)));
     this.close(closeCode, error.code, error);
   }
 
@@ -469,6 +510,12 @@ export class Session implements StreamHost {
 function asProtocolError(err: unknown): ProtocolError {
   if (err instanceof ProtocolError) return err;
   return new ProtocolError('ERR_INTERNAL', ErrorCode.INTERNAL_ERROR, err instanceof Error ? err.message : String(err));
+}
+
+/** Keeps a RESET or GOAWAY text far below any frame limit (it may echo peer-supplied bytes). */
+const MAX_TEXT = 512;
+function clip(text: string): string {
+  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text;
 }
 
 function unref<T>(timer: T): T {

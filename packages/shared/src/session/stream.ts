@@ -5,7 +5,8 @@
  * Backpressure is the `write` return value: `false` means "pause your source",
  * and `onWritable` says when to resume.
  */
-import { ErrorCode, errorCodeName } from '../protocol/constants.ts';
+import { ErrorCode, FRAME_HEADER_SIZE, errorCodeName } from '../protocol/constants.ts';
+import { encodeTrailers } from '../protocol/encode.ts';
 import { DrawbridgeError } from '../protocol/errors.ts';
 import type { HeaderList, RequestHead, ResponseHead } from '../protocol/frames.ts';
 
@@ -72,6 +73,7 @@ export class Stream {
   private remoteEnded = false;
   private closed = false;
   private blocked = false;
+  private finalResponse = false;
 
   constructor(host: StreamHost, id: number, request: RequestHead, upgrade: boolean, sendWindow: number, recvWindow: number) {
     this.host = host;
@@ -92,12 +94,20 @@ export class Stream {
   get remoteDone(): boolean {
     return this.remoteEnded;
   }
+  /** Relay side: the final response head (status 101 or 200 and up) has arrived. */
+  get responseReceived(): boolean {
+    return this.finalResponse;
+  }
   /** Bytes accepted by `write` that still wait for send credit. */
   get queuedBytes(): number {
     return this.pendingBytes;
   }
 
-  /** Connector side: send the response head. */
+  /**
+   * Connector side: send the response head. Throws (and sends nothing) when the
+   * head cannot be encoded or is larger than the relay's frame limit
+   * (`ERR_RESPONSE_HEAD_TOO_LARGE`); the stream stays usable, e.g. for a 502.
+   */
   respond(head: ResponseHead, end = false): void {
     if (this.closed || this.localEnded) return;
     this.host.sendResponse(this.id, head, end);
@@ -118,16 +128,33 @@ export class Stream {
     return this.pendingBytes === 0;
   }
 
-  /** Ends the send half, after any queued data, optionally with trailers. */
+  /**
+   * Ends the send half, after any queued data, optionally with trailers.
+   * Trailers are checked now, not when they go out: a field the codec refuses
+   * throws `ERR_ENCODE`, a block over the peer's frame limit throws
+   * `ERR_TRAILERS_TOO_LARGE`, and in both cases the stream is left as it was.
+   */
   end(trailers?: HeaderList): void {
     if (this.closed || this.localDone) return;
+    if (trailers && trailers.length > 0) {
+      const size = encodeTrailers(this.id, trailers).length - FRAME_HEADER_SIZE;
+      if (size > this.host.peerMaxFrameSize) {
+        throw new DrawbridgeError('ERR_TRAILERS_TOO_LARGE', `trailers of ${size} bytes exceed the peer's frame limit of ${this.host.peerMaxFrameSize}`);
+      }
+    }
     this.endQueued = { trailers: trailers && trailers.length > 0 ? trailers : undefined };
     this.flush();
   }
 
-  /** Marks `n` received bytes as delivered, so the peer may send more. */
+  /**
+   * Marks `n` received bytes as delivered, so the peer may send more. Credit is
+   * never granted for more than was received, so a consumer that counts twice
+   * cannot grow the window past its size.
+   */
   consume(n: number): void {
-    if (this.closed || this.remoteEnded || n <= 0) return;
+    if (this.closed || this.remoteEnded) return;
+    n = Math.min(n, this.recvWindowSize - this.recvAvailable - this.unacked);
+    if (!(n > 0)) return;
     this.unacked += n;
     // Batch credit: one WINDOW_UPDATE per quarter window keeps chatter low while
     // never letting the window run dry on a steady stream.
@@ -147,15 +174,32 @@ export class Stream {
 
   // ---- called by the session ----
 
-  /** @internal */
-  receiveResponse(head: ResponseHead, end: boolean): void {
-    if (this.closed) return;
+  /** @internal The REQUEST carried END_STREAM: the send half is over and no frame may follow it. */
+  endedWithHead(): void {
+    this.finishLocal();
+  }
+
+  /** @internal Returns an error code when the head breaks the stream's state. */
+  receiveResponse(head: ResponseHead, end: boolean): number {
+    if (this.closed) return ErrorCode.NO_ERROR;
+    if (this.remoteEnded) return ErrorCode.STREAM_CLOSED;
+    if (this.finalResponse) return ErrorCode.PROTOCOL_ERROR;
+    if (head.status === 101) {
+      if (!this.upgrade) return ErrorCode.PROTOCOL_ERROR;
+      this.finalResponse = true;
+    } else if (head.status >= 200) {
+      this.finalResponse = true;
+    } else if (end) {
+      // An informational head cannot be the last thing on a stream.
+      return ErrorCode.PROTOCOL_ERROR;
+    }
     if (end) this.remoteEnded = true;
     this.handler.onResponse?.(head, end);
-    if (end) {
+    if (end && !this.closed) {
       this.handler.onEnd?.(undefined);
       this.maybeClose();
     }
+    return ErrorCode.NO_ERROR;
   }
 
   /** @internal Returns an error code when the peer broke flow control. */
