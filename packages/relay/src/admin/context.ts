@@ -25,4 +25,11 @@ export interface AdminContext {
   ready(): Promise<boolean>;
   /** Prometheus text exposition for `/metrics`. */
   metrics(): Promise<string> | string;
+  /** The admin credential (`ensureAdminCredential(dataDir)`); `/v1` requests must carry it as a bearer token. */
+  adminToken: string;
+  /**
+   * Hashes a local user's password for the store. Default: `hashPassword` of
+   * auth/local-users.ts, loaded on first use.
+   */
+  hashPassword?: (password: string) => Promise<string>;
 }
