@@ -4,6 +4,7 @@
  * on disk, so a connector restarting while the relay is briefly unreachable
  * serves with what it had.
  */
+import { EventEmitter } from 'node:events';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ConnectorConfig, DrawbridgeError } from '@drawbridge/shared';
@@ -21,7 +22,8 @@ export interface ConfigPullerOptions {
   onPulled?(config: ConnectorConfig, changed: boolean): Promise<void> | void;
 }
 
-export class ConfigPuller implements ConfigSource {
+/** Emits `config` (ConnectorConfig) whenever a pull brings a new revision. */
+export class ConfigPuller extends EventEmitter implements ConfigSource {
   private config: ConnectorConfig | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
@@ -33,6 +35,7 @@ export class ConfigPuller implements ConfigSource {
   private readonly opts: ConfigPullerOptions;
 
   constructor(opts: ConfigPullerOptions) {
+    super();
     this.opts = opts;
   }
 
@@ -84,6 +87,7 @@ export class ConfigPuller implements ConfigSource {
       if (changed) {
         await this.writeCache(next);
         this.opts.logger.info({ revision: next.revision, apps: next.apps.length }, 'configuration updated');
+        this.emit('config', next);
       }
       await this.opts.onPulled?.(next, changed);
     } catch (err) {
