@@ -7,7 +7,7 @@ import type { AppPatch, NewApp, Store } from '../store/index.ts';
 import { asAssignments, asExternalHost, asHeaderRules, asHostHeader, asInternalUrl } from './app-rules.ts';
 import { AdminError, AdminErrorCode, invalid } from './errors.ts';
 import { groupOfInput } from './resolve.ts';
-import { asBoolean, asDuration, asName, asSize, asString, readObject, requireField, type Input } from './validate.ts';
+import { asBoolean, asDuration, asName, asSize, readObject, requireField, type Input } from './validate.ts';
 
 export const APP_FIELDS = [
   'name',
@@ -22,7 +22,6 @@ export const APP_FIELDS = [
   'limits',
   'insecureSkipVerify',
   'denyRobots',
-  'bearerAudience',
 ] as const;
 
 const PREAUTH: readonly Preauth[] = ['oidc', 'local', 'passthrough'];
@@ -32,12 +31,6 @@ export const DEFAULT_GROUP = 'default';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-
-function asNonEmpty(value: unknown, field: string): string {
-  const s = asString(value, field, 512);
-  if (s.trim() === '') throw invalid(AdminErrorCode.invalidField, `"${field}" must not be empty; send null to clear it`);
-  return s;
-}
 
 function asPreauth(value: unknown): Preauth {
   if (!PREAUTH.includes(value as Preauth)) throw invalid(AdminErrorCode.invalidField, `"preauth" must be one of ${PREAUTH.join(', ')}`);
@@ -73,7 +66,6 @@ async function readFields(store: Store, input: Input, current: AppConfig | null)
   if (input.limits !== undefined) out.limits = asLimits(input.limits, current?.limits ?? DEFAULT_APP_LIMITS);
   if (input.insecureSkipVerify !== undefined) out.insecureSkipVerify = asBoolean(input.insecureSkipVerify, 'insecureSkipVerify');
   if (input.denyRobots !== undefined) out.denyRobots = asBoolean(input.denyRobots, 'denyRobots');
-  if (input.bearerAudience !== undefined) out.bearerAudience = input.bearerAudience === null ? null : asNonEmpty(input.bearerAudience, 'bearerAudience');
   return out;
 }
 
@@ -109,7 +101,6 @@ export async function readNewApp(store: Store, body: unknown): Promise<NewApp> {
     limits: fields.limits ?? { ...DEFAULT_APP_LIMITS },
     insecureSkipVerify: fields.insecureSkipVerify ?? false,
     denyRobots: fields.denyRobots ?? true,
-    bearerAudience: fields.bearerAudience ?? null,
   };
 }
 

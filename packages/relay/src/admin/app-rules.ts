@@ -91,6 +91,7 @@ export function checkPlaceholders(value: string, field: string): void {
     const end = value.indexOf('}', open);
     if (end < 0) throw invalid(AdminErrorCode.invalidHeaderRule, `"${field}" has a '{' without '}'`);
     const inner = value.slice(open + 1, end);
+    if (inner.includes('{')) throw invalid(AdminErrorCode.invalidHeaderRule, `"${field}" has a '{' inside a placeholder`);
     const ok = SIMPLE_PLACEHOLDERS.has(inner) || (inner.startsWith('claim:') && inner.length > 6);
     if (!ok) {
       throw invalid(AdminErrorCode.unknownPlaceholder, `"${field}" uses unknown placeholder {${inner}}; use {email}, {sub}, {name}, {groups} or {claim:NAME}`);

@@ -47,7 +47,13 @@ async function view(ctx: AdminContext, connector: Connector, names: Map<string, 
   };
 }
 
-async function detail(ctx: AdminContext, connector: Connector) {
+export interface ConnectorDetail extends ConnectorView {
+  certificates: Array<{ serial: string; notBefore: string | null; notAfter: string | null; revokedAt: string | null }>;
+  /** Live tunnel connections to this relay. */
+  tunnels: Array<{ id: string; remoteAddress: string; connectedAt: string | null }>;
+}
+
+async function detail(ctx: AdminContext, connector: Connector): Promise<ConnectorDetail> {
   const certificates = await ctx.store.listCertificates(connector.id);
   return {
     ...(await view(ctx, connector, await groupNames(ctx.store), certificates)),

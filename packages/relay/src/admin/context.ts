@@ -27,9 +27,6 @@ export interface AdminContext {
   metrics(): Promise<string> | string;
   /** The admin credential (`ensureAdminCredential(dataDir)`); `/v1` requests must carry it as a bearer token. */
   adminToken: string;
-  /**
-   * Hashes a local user's password for the store. Default: `hashPassword` of
-   * auth/local-users.ts, loaded on first use.
-   */
+  /** Hashes a local user's password for the store; default `hashPassword` of auth/local-users.ts. */
   hashPassword?: (password: string) => Promise<string>;
 }

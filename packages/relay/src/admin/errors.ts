@@ -32,7 +32,6 @@ export const AdminErrorCode = {
   groupInUse: 'ERR_GROUP_IN_USE',
   conflict: 'ERR_CONFLICT',
   storeUnavailable: 'ERR_STORE_UNAVAILABLE',
-  notImplemented: 'ERR_NOT_IMPLEMENTED',
   internal: 'ERR_INTERNAL',
 } as const;
 

@@ -37,7 +37,19 @@ function view(token: RegistrationToken, names: Map<string, string>, now: number)
   return { id: token.id, group, groupId: token.groupId, expiresAt: iso(token.expiresAt), usesLeft: token.usesLeft, createdAt: iso(token.createdAt), state };
 }
 
-async function create(ctx: AdminContext, body: unknown) {
+/** What `POST /v1/tokens` answers: the secret, once, and what a connector needs to register. */
+export interface CreatedToken {
+  id: string;
+  token: string;
+  caPin: string;
+  expiresAt: string | null;
+  usesLeft: number;
+  group: string;
+  groupId: string;
+  relayUrl: string;
+}
+
+async function create(ctx: AdminContext, body: unknown): Promise<CreatedToken> {
   const input = readObject(body ?? {}, ['group', 'ttl', 'uses']);
   const ttl = input.ttl === undefined ? DEFAULT_TOKEN_TTL_MS : asDuration(input.ttl, 'ttl', MIN_TTL_MS, MAX_TTL_MS);
   const uses = input.uses === undefined ? 1 : asInteger(input.uses, 'uses', 1, MAX_USES);

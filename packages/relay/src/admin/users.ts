@@ -2,6 +2,7 @@
  * `/v1/users`: local users of the relay's built-in sign-in. Passwords are
  * hashed here and never stored, logged, audited or returned.
  */
+import { hashPassword } from '../auth/local-users.ts';
 import type { LocalUser } from '../store/index.ts';
 import { auditChange } from './audit-change.ts';
 import type { AdminContext } from './context.ts';
@@ -51,27 +52,9 @@ function asPassword(value: unknown): string {
   return value;
 }
 
-type HashPassword = (password: string) => Promise<string>;
-
-/**
- * The password hasher: the context's, or the local-users module's. Loaded on
- * first use so the admin API starts even where local sign-in is not built in.
- */
-async function hasher(ctx: AdminContext): Promise<HashPassword> {
-  if (ctx.hashPassword) return ctx.hashPassword;
-  const specifier = '../auth/local-users.ts';
-  try {
-    const mod = (await import(specifier)) as { hashPassword?: HashPassword };
-    if (typeof mod.hashPassword === 'function') return mod.hashPassword;
-  } catch (err) {
-    ctx.logger.error({ err }, 'loading the password hasher failed');
-  }
-  throw new AdminError(501, AdminErrorCode.notImplemented, 'local users are not available in this relay build (no password hasher)');
-}
-
 async function readPatch(ctx: AdminContext, input: Input): Promise<{ passwordHash?: string; groups?: string[]; disabled?: boolean }> {
   const out: { passwordHash?: string; groups?: string[]; disabled?: boolean } = {};
-  if (input.password !== undefined) out.passwordHash = await (await hasher(ctx))(asPassword(input.password));
+  if (input.password !== undefined) out.passwordHash = await (ctx.hashPassword ?? hashPassword)(asPassword(input.password));
   if (input.groups !== undefined) out.groups = asGroups(input.groups);
   if (input.disabled !== undefined) out.disabled = asBoolean(input.disabled, 'disabled');
   return out;
