@@ -10,7 +10,7 @@ import { pino, type Logger } from 'pino';
 import { type AccessGate, passthroughGate } from './access.ts';
 import type { AppCatalog } from './catalog.ts';
 import type { ExchangeSummary } from './proxy/http-proxy.ts';
-import { createPublicServer } from './public-listener.ts';
+import { createPublicServer, type PublicListenerOptions } from './public-listener.ts';
 import { type ConnectorAuthenticator, chainAuthenticator, createConnectorServer } from './tunnel/connector-listener.ts';
 import { type QueueLimits, type TunnelConnection, TunnelRegistry } from './tunnel/registry.ts';
 
@@ -24,6 +24,8 @@ export interface RelayOptions {
   connector: ListenAddress & { tls: { cert: string; key: string; ca: string } };
   catalog: AppCatalog;
   gate?: AccessGate;
+  /** Pages the relay serves itself (sign-in, callback, sign-out, JWKS): `UserAccessGate.routes`. */
+  relayRoutes?: PublicListenerOptions['relayRoutes'];
   authenticator?: ConnectorAuthenticator;
   queue?: Partial<QueueLimits>;
   session?: { limits?: Partial<SessionLimits>; pingIntervalMs?: number; pingTimeoutMs?: number; handshakeTimeoutMs?: number };
@@ -83,6 +85,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     headersTimeoutMs: opts.headersTimeoutMs ?? 30_000,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 65_000,
     logger,
+    ...(opts.relayRoutes ? { relayRoutes: opts.relayRoutes } : {}),
   });
   const connectorServer = createConnectorServer({
     tls: opts.connector.tls,

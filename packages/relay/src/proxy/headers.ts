@@ -19,6 +19,25 @@ const HOP_BY_HOP = new Set([
 
 export const REQUEST_ID_HEADER = 'x-drawbridge-request-id';
 
+/** Every cookie of the relay is named so (after an optional `__Host-`/`__Secure-`); none ever reaches an app. */
+export const RELAY_COOKIE_PREFIX = 'drawbridge_';
+
+function isRelayCookie(name: string): boolean {
+  const bare = name.startsWith('__Host-') ? name.slice(7) : name.startsWith('__Secure-') ? name.slice(9) : name;
+  return bare.startsWith(RELAY_COOKIE_PREFIX);
+}
+
+/** The Cookie header without the relay's own cookies; undefined when nothing is left. */
+export function stripRelayCookies(value: string): string | undefined {
+  if (!value.includes(RELAY_COOKIE_PREFIX)) return value;
+  const kept = value.split(';').filter((pair) => {
+    const eq = pair.indexOf('=');
+    return !isRelayCookie((eq < 0 ? pair : pair.slice(0, eq)).trim());
+  });
+  const out = kept.map((p) => p.trim()).filter((p) => p !== '').join('; ');
+  return out === '' ? undefined : out;
+}
+
 /** Names listed in Connection headers, which are hop-by-hop too. */
 function connectionTokens(raw: string[]): Set<string> {
   const out = new Set<string>();
@@ -46,7 +65,8 @@ export interface ForwardContext {
 /**
  * Builds the header list sent to the connector from Node's rawHeaders:
  * hop-by-hop fields dropped (Upgrade kept for upgrades), every client-sent
- * `X-Drawbridge-*` dropped, X-Forwarded-* and the request id set.
+ * `X-Drawbridge-*` dropped, the relay's cookies taken out of Cookie,
+ * X-Forwarded-* and the request id set.
  */
 export function requestHeaders(raw: string[], ctx: ForwardContext): HeaderList {
   const listed = connectionTokens(raw);
@@ -63,6 +83,11 @@ export function requestHeaders(raw: string[], ctx: ForwardContext): HeaderList {
     if (lower === 'expect' || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host' || lower === 'forwarded') continue;
     if (lower.startsWith('x-drawbridge-')) continue;
     if (ctx.strip?.has(lower)) continue;
+    if (lower === 'cookie') {
+      const cookie = stripRelayCookies(raw[i + 1]!);
+      if (cookie !== undefined) out.push([lower, cookie]);
+      continue;
+    }
     out.push([lower, raw[i + 1]!]);
   }
   if (ctx.upgrade) {
