@@ -5,6 +5,7 @@
 import { type AppConfig, type ConnectorConfig, type DrawbridgeError, ErrorCode, type HeaderList, type SessionLimits, type Stream } from '@drawbridge/shared';
 import { pino, type Logger } from 'pino';
 import { Forwarder } from './forwarder.ts';
+import { injectOrRefuse, ssoHeaders } from './sso.ts';
 import { type BackoffOptions, TunnelClient, type TunnelCredentials } from './tunnel-client.ts';
 import { forwardUpgrade } from './upgrade-forwarder.ts';
 
@@ -33,6 +34,7 @@ export interface ConnectorOptions {
   backoff?: BackoffOptions;
   maxResponseHeaderSize?: number;
   connectionsPerApp?: number;
+  /** Builds the SSO headers of a request; `ssoHeaders` (the app's rules and the relay's assertion) by default. */
   injectHeaders?: (app: AppConfig, meta: HeaderList) => HeaderList;
   logger?: Logger;
   onFatal?(error: DrawbridgeError): void;
@@ -47,11 +49,12 @@ export interface Connector {
 
 export function startConnector(opts: ConnectorOptions): Connector {
   const logger = opts.logger ?? pino({ name: 'drawbridge-connector' });
+  const injectHeaders = opts.injectHeaders ?? ((app: AppConfig, meta: HeaderList) => ssoHeaders(app, meta));
   const forwarder = new Forwarder({
     logger,
     maxResponseHeaderSize: opts.maxResponseHeaderSize ?? 64 * 1024,
     connectionsPerApp: opts.connectionsPerApp ?? 128,
-    ...(opts.injectHeaders ? { injectHeaders: opts.injectHeaders } : {}),
+    injectHeaders,
   });
   let appsRevision: string | undefined;
   let apps = new Map<string, AppConfig>();
@@ -74,8 +77,12 @@ export function startConnector(opts: ConnectorOptions): Connector {
       );
       return;
     }
-    if (stream.upgrade) forwardUpgrade(stream, app, opts.injectHeaders?.(app, stream.request.meta) ?? []);
-    else forwarder.forward(stream, app);
+    if (!stream.upgrade) {
+      forwarder.forward(stream, app);
+      return;
+    }
+    const inject = injectOrRefuse(stream, app, injectHeaders);
+    if (inject) forwardUpgrade(stream, app, inject);
   };
 
   const readyWaiters: Array<{ n: number; resolve: () => void }> = [];

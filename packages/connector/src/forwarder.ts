@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { Pool, type Dispatcher } from 'undici';
 import { upstreamFailure } from './errors.ts';
 import { objectToList, rawToList, rewriteLocation, upstreamHeaders } from './headers.ts';
+import { injectOrRefuse } from './sso.ts';
 import { resolveTarget } from './target.ts';
 
 export interface ForwarderOptions {
@@ -83,7 +84,8 @@ export class Forwarder {
       stream.reset(ErrorCode.TARGET_NOT_ALLOWED, target.refused);
       return;
     }
-    const inject = this.opts.injectHeaders?.(app, head.meta) ?? [];
+    const inject = injectOrRefuse(stream, app, this.opts.injectHeaders);
+    if (!inject) return;
     const headers = upstreamHeaders(app, head.headers, inject, false);
     const externalOrigin = `${metaValue(head.meta, 'proto') ?? 'https'}://${metaValue(head.meta, 'host') ?? app.externalHost}`;
 

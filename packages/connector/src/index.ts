@@ -6,3 +6,4 @@ export * from './service.ts';
 export * from './register.ts';
 export * from './config-puller.ts';
 export { RelayClient, fetchPinnedCa } from './relay-api.ts';
+export { ssoHeaders } from './sso.ts';

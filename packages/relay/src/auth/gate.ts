@@ -1,0 +1,264 @@
+/**
+ * The access gate of pre-authenticated applications: for each request, who
+ * the user is (session cookie or bearer token), whether they are assigned to
+ * the app, and the identity that travels to the connector (SSO header inputs
+ * and the signed assertion). Also the pages the relay serves itself under
+ * `/.well-known/drawbridge/` and on the central sign-in host, and the reaction
+ * to store changes that must close open streams (user disabled, assignment
+ * removed, sign-out on another relay).
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type AppConfig, SsoRuleError } from '@drawbridge/shared';
+import type { AccessGate } from '../access.ts';
+import { routingHost } from '../proxy/headers.ts';
+import { clientAddress, type RequestIdentity } from '../proxy/http-proxy.ts';
+import { type ErrorPage, Pages, sendErrorPage } from '../proxy/pages.ts';
+import { rejectUpgrade } from '../proxy/upgrade-proxy.ts';
+import type { ChangeEvent } from '../store/types.ts';
+import { type AccessGateOptions, AuthContext } from './context.ts';
+import { AuthError, AuthErrorCode } from './errors.ts';
+import type { ExchangeFilter } from './exchanges.ts';
+import { isNavigation, RELAY_PATH, sendHtml, sendJson } from './http.ts';
+import { forwardedIdentity, identityMeta, isAssigned, localIdentity, ruleHeaderNames, type UserIdentity } from './identity.ts';
+import { identityFromClaims } from './oidc.ts';
+import { forbiddenPage, homePage } from './pages.ts';
+import { safeReturnPath } from './redirects.ts';
+import { SignInFlows } from './sign-in.ts';
+
+export type { AccessGateOptions } from './context.ts';
+
+/** The gate plus what the relay's composition and admin API need from it. */
+export interface UserAccessGate extends AccessGate {
+  /** Pass to `startRelay` as `relayRoutes`: sign-in pages, callback, handoff, sign-out, JWKS. */
+  routes(req: IncomingMessage, res: ServerResponse, requestId: string): boolean;
+  /** Closes the open exchanges of a user (local user id or provider subject), a session or an app; returns how many. */
+  closeStreams(filter: ExchangeFilter): number;
+  /** Number of open exchanges of signed-in users (metrics). */
+  readonly openExchanges: number;
+  /** Stops listening to the store. */
+  close(): void;
+}
+
+type Verdict =
+  | { ok: RequestIdentity; identity: UserIdentity }
+  /** No usable identity; `clear` drops a stale cookie. */
+  | { status: 401; code: string; clear: boolean; bearer: boolean }
+  | { status: 403; identity: UserIdentity }
+  | { status: 500; page: ErrorPage };
+
+const TAMPERING = new Set<string>([AuthErrorCode.sessionInvalid, AuthErrorCode.sessionWrongHost]);
+
+/**
+ * Builds the access gate. Loads (or creates) the keys in the store first, so
+ * a broken store fails the start rather than the first sign-in.
+ *
+ * @example
+ * const gate = await createAccessGate({ store, catalog, logger, oidc: config.oidc, signInHost: 'login.example.com' });
+ * const relay = await startRelay({ ...listeners, catalog, gate, relayRoutes: gate.routes });
+ */
+export async function createAccessGate(opts: AccessGateOptions): Promise<UserAccessGate> {
+  const ctx = new AuthContext(opts);
+  await ctx.codec.ready();
+  await ctx.signer.jwks();
+  const flows = new SignInFlows(ctx);
+  const acceptedTokens = new Map<string, number>();
+
+  async function bearerIdentity(app: AppConfig, token: string, req: IncomingMessage, requestId: string): Promise<UserIdentity> {
+    const claims = await ctx.oidc!.verifyAccessToken(token, app.bearerAudience!);
+    const identity: UserIdentity = { ...identityFromClaims(claims, ctx.oidc!.opts.groupsClaim), method: 'bearer' };
+    // One audit event per token, not per API call: the first time this relay sees it.
+    const hash = createHash('sha256').update(token).digest('base64url');
+    if (!acceptedTokens.has(hash)) {
+      if (acceptedTokens.size >= 10_000) acceptedTokens.delete(acceptedTokens.keys().next().value!);
+      acceptedTokens.set(hash, (claims.exp ?? 0) * 1000);
+      await ctx.audit.record({ type: 'token.accepted', outcome: 'success', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { method: 'bearer', audience: app.bearerAudience } });
+    }
+    return identity;
+  }
+
+  async function decide(app: AppConfig, req: IncomingMessage, requestId: string): Promise<Verdict> {
+    const host = app.externalHost.toLowerCase();
+    const bearerAccepted = app.preauth === 'oidc' && !!app.bearerAudience && ctx.oidc !== undefined;
+    const auth = req.headers.authorization;
+    let identity: UserIdentity | undefined;
+    if (bearerAccepted && auth !== undefined && /^bearer\s/i.test(auth)) {
+      try {
+        identity = await bearerIdentity(app, auth.slice(7).trim(), req, requestId);
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+        await ctx.audit.record({ type: 'token.rejected', outcome: 'failure', app: app.id, address: clientAddress(req), requestId, details: { method: 'bearer', reason: err.code } });
+        return { status: 401, code: err.code, clear: false, bearer: true };
+      }
+    }
+    if (!identity) {
+      const read = await ctx.readSession(req, host, app.preauth);
+      if (!('identity' in read)) {
+        if (read.reason !== undefined && TAMPERING.has(read.reason)) {
+          await ctx.audit.record({ type: 'session.rejected', outcome: 'failure', app: app.id, address: clientAddress(req), requestId, details: { reason: read.reason } });
+        }
+        return { status: 401, code: AuthErrorCode.authRequired, clear: read.reason !== undefined, bearer: bearerAccepted };
+      }
+      identity = read.identity;
+    }
+    if (!isAssigned(app, identity)) {
+      await ctx.audit.record({ type: 'access.denied', outcome: 'denied', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { method: identity.method, account: accountName(identity) } });
+      return { status: 403, identity };
+    }
+    const assertion = await ctx.signer.sign(identity, app, identity.method, requestId);
+    try {
+      const meta = identityMeta(app, forwardedIdentity(app, identity), assertion, ctx.maxSsoHeaderBytes);
+      return { ok: { meta, strip: ruleHeaderNames(app) }, identity };
+    } catch (err) {
+      if (!(err instanceof SsoRuleError)) throw err;
+      await ctx.audit.record({ type: 'sso.header_failed', outcome: 'failure', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { header: err.header, reason: err.code, message: err.message } });
+      return { status: 500, page: { status: 500, code: err.code, title: 'Application misconfigured', detail: `${app.name} expects a ${err.header} header that cannot be built for your account. An administrator can find the details in the audit log.` } };
+    }
+  }
+
+  function accountName(identity: UserIdentity): string {
+    return identity.email ?? identity.name ?? identity.sub;
+  }
+
+  const passthrough = new WeakMap<AppConfig, RequestIdentity>();
+  function anonymous(app: AppConfig): RequestIdentity {
+    let id = passthrough.get(app);
+    if (!id) passthrough.set(app, (id = { meta: [], strip: ruleHeaderNames(app) }));
+    return id;
+  }
+
+  async function checkHttp(app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<RequestIdentity | undefined> {
+    const verdict = await decide(app, req, requestId);
+    if ('ok' in verdict) {
+      ctx.exchanges.track(res, app.id, verdict.identity, requestId);
+      return verdict.ok;
+    }
+    if (verdict.status === 401) {
+      const cookies = verdict.clear ? [ctx.clearSessionCookie(req)] : [];
+      if (verdict.code === AuthErrorCode.authRequired && isNavigation(req)) {
+        flows.challenge(app, req, res, requestId, cookies, safeReturnPath(req.url) ?? '/');
+        return undefined;
+      }
+      if (cookies.length) res.setHeader('set-cookie', cookies);
+      if (verdict.bearer) res.setHeader('www-authenticate', verdict.code === AuthErrorCode.authRequired ? 'Bearer' : 'Bearer error="invalid_token"');
+      sendErrorPage(res, { status: 401, code: verdict.code, title: 'Sign-in required', detail: `Sign in to ${app.name} to continue: open ${RELAY_PATH}signin on this host in a browser.` }, requestId);
+      return undefined;
+    }
+    if (verdict.status === 403) {
+      const html = forbiddenPage(app.name, accountName(verdict.identity), `${RELAY_PATH}signout`, requestId);
+      sendHtml(res, html, requestId, { status: 403, headers: { 'x-drawbridge-error': AuthErrorCode.accessDenied } });
+      return undefined;
+    }
+    sendErrorPage(res, verdict.page, requestId);
+    return undefined;
+  }
+
+  async function checkUpgrade(app: AppConfig, req: IncomingMessage, socket: Duplex, requestId: string): Promise<RequestIdentity | undefined> {
+    const verdict = await decide(app, req, requestId);
+    if ('ok' in verdict) {
+      ctx.exchanges.track(socket, app.id, verdict.identity, requestId);
+      return verdict.ok;
+    }
+    if (verdict.status === 401) rejectUpgrade(socket, { status: 401, code: verdict.code, title: 'Sign-in required', detail: `Sign in to ${app.name} first.` }, requestId);
+    else if (verdict.status === 403) rejectUpgrade(socket, { status: 403, code: AuthErrorCode.accessDenied, title: 'Access denied', detail: `${accountName(verdict.identity)} is not assigned to ${app.name}.` }, requestId);
+    else rejectUpgrade(socket, verdict.page, requestId);
+    return undefined;
+  }
+
+  /** Re-checks open exchanges after a change; closes those that would now be refused. */
+  async function revalidate(filter: ExchangeFilter, reason: string, changed?: { appId: string; app: AppConfig | null }): Promise<void> {
+    const apps = new Map<string, AppConfig | null>();
+    if (changed) apps.set(changed.appId, changed.app);
+    for (const e of ctx.exchanges.select(filter)) {
+      if (!apps.has(e.appId)) apps.set(e.appId, await ctx.store.getApp(e.appId));
+      const app = apps.get(e.appId)!;
+      let keep = app !== null;
+      if (app && app.preauth !== 'passthrough') {
+        let identity = e.identity;
+        if (identity.method === 'local') {
+          const user = await ctx.users.get(identity.sub);
+          identity = user && !user.disabled ? localIdentity(user, identity.sid) : identity;
+          keep = !!user && !user.disabled;
+        }
+        keep &&= isAssigned(app, identity);
+      }
+      if (keep) continue;
+      ctx.exchanges.closeOne(e);
+      await ctx.audit.record({ type: 'session.streams_closed', outcome: 'success', actor: e.identity.sub, app: e.appId, requestId: e.requestId, details: { reason } });
+    }
+  }
+
+  async function onChange(event: ChangeEvent): Promise<void> {
+    switch (event.type) {
+      case 'user-changed':
+        ctx.users.invalidate(event.userId);
+        return revalidate({ sub: event.userId }, 'user-changed');
+      case 'apps-changed':
+        return revalidate({ appId: event.appId }, 'app-changed', { appId: event.appId, app: await ctx.store.getApp(event.appId) });
+      case 'setting-changed': {
+        const sid = ctx.revocations.noteSettingChanged(event.key);
+        if (sid !== undefined) ctx.exchanges.close({ sid });
+        return;
+      }
+      case 'resync':
+        ctx.revocations.clear();
+        ctx.users.clear();
+        return revalidate({}, 'resync');
+      default:
+        return;
+    }
+  }
+  const unsubscribe = ctx.store.subscribe((event) => {
+    onChange(event).catch((err: unknown) => ctx.logger.error({ err, event: event.type }, 'access re-check after a store change failed'));
+  });
+
+  async function route(central: boolean, host: string, app: AppConfig | undefined, action: string, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+    const site = { host, central };
+    const method = req.method ?? 'GET';
+    const get = method === 'GET' || method === 'HEAD';
+    if (action === 'jwks.json' && get) return sendJson(res, await ctx.signer.jwks(), { 'cache-control': 'public, max-age=300' });
+    if (action === 'signin' && get) return flows.signInPage(site, app, req, res, requestId, q);
+    if (action === 'signin' && method === 'POST' && (central || ctx.signInHost === undefined)) return flows.submitLocal(site, app, req, res, requestId);
+    if (action === 'callback' && get && (central || ctx.signInHost === undefined)) return flows.callback(site, req, res, requestId, q);
+    if (action === 'handoff' && get && !central && ctx.signInHost !== undefined) return flows.acceptHandoff(app!, req, res, requestId, q);
+    if (action === 'signout' && (get || method === 'POST')) return flows.signOut(site, app, req, res, requestId, q);
+    if (action === '' && central && get) return sendHtml(res, homePage(requestId), requestId, { status: 200 });
+    sendErrorPage(res, { status: 404, code: 'ERR_NOT_FOUND', title: 'Not found', detail: 'There is no such page of the relay.' }, requestId);
+  }
+
+  return {
+    check(app, req, res, requestId) {
+      if (app.preauth === 'passthrough') return anonymous(app);
+      return checkHttp(app, req, res, requestId);
+    },
+    checkUpgrade(app, req, socket, requestId) {
+      if (app.preauth === 'passthrough') return anonymous(app);
+      return checkUpgrade(app, req, socket, requestId);
+    },
+    routes(req, res, requestId) {
+      const host = routingHost(req.headers.host);
+      if (!host) return false;
+      const path = (req.url ?? '/').split('?')[0]!;
+      const central = host === ctx.signInHost;
+      if (!central && !path.startsWith(RELAY_PATH)) return false;
+      let app: AppConfig | undefined;
+      if (!central && path !== `${RELAY_PATH}jwks.json`) {
+        app = ctx.catalog.findByHost(host);
+        if (!app || app.preauth === 'passthrough') return false;
+      }
+      const action = path === '/' ? '' : path.startsWith(RELAY_PATH) ? path.slice(RELAY_PATH.length) : '-';
+      route(central, host, app, action, req, res, requestId).catch((err: unknown) => {
+        ctx.logger.error({ err, requestId }, 'relay page failed');
+        sendErrorPage(res, Pages.upstream(500, 'ERR_INTERNAL', 'The relay could not complete this step. Try again.'), requestId);
+      });
+      return true;
+    },
+    closeStreams: (filter) => ctx.exchanges.close(filter),
+    get openExchanges() {
+      return ctx.exchanges.size;
+    },
+    close: unsubscribe,
+  };
+}

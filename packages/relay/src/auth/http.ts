@@ -1,0 +1,148 @@
+/**
+ * Small HTTP helpers for the pages and redirects the relay answers itself:
+ * cookies (RFC 6265), where a request came from, form bodies.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { RELAY_COOKIE_PREFIX, REQUEST_ID_HEADER } from '../proxy/headers.ts';
+
+/** Every cookie of the relay starts with this (after an optional `__Host-`/`__Secure-` prefix); proxy/headers.ts strips them. */
+export const COOKIE_PREFIX = RELAY_COOKIE_PREFIX;
+/** The prefix under which the relay answers on every host. */
+export const RELAY_PATH = '/.well-known/drawbridge/';
+
+export function isSecure(req: IncomingMessage): boolean {
+  return (req.socket as Partial<TLSSocket>).encrypted === true;
+}
+
+/** `:8080` when the Host header carries a port, else ''. */
+export function portSuffix(req: IncomingMessage): string {
+  const host = req.headers.host ?? '';
+  const m = /:(\d+)$/.exec(host.startsWith('[') ? host.slice(host.indexOf(']')) : host);
+  return m ? `:${m[1]}` : '';
+}
+
+/** `https://host:port` of `host` as reached through this listener (same scheme and port as the request). */
+export function originFor(req: IncomingMessage, host: string): string {
+  return `${isSecure(req) ? 'https' : 'http'}://${host}${portSuffix(req)}`;
+}
+
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    if (name && !out.has(name)) out.set(name, value);
+  }
+  return out;
+}
+
+export interface CookieOptions {
+  secure: boolean;
+  /** `/` unless the cookie is only for the relay's own paths. */
+  path?: string;
+  /** Seconds; 0 deletes the cookie. Absent: a browser-session cookie. */
+  maxAge?: number;
+}
+
+/**
+ * The name a cookie gets on the wire: over HTTPS `__Host-` for path `/`
+ * (host-only, Secure, enforced by the browser), `__Secure-` otherwise.
+ */
+export function cookieName(base: string, opts: { secure: boolean; path?: string }): string {
+  if (!opts.secure) return COOKIE_PREFIX + base;
+  return `${(opts.path ?? '/') === '/' ? '__Host-' : '__Secure-'}${COOKIE_PREFIX}${base}`;
+}
+
+/** A host-only, HttpOnly, SameSite=Lax Set-Cookie value (never a Domain attribute). */
+export function serializeCookie(base: string, value: string, opts: CookieOptions): string {
+  const path = opts.path ?? '/';
+  let out = `${cookieName(base, opts)}=${value}; Path=${path}; HttpOnly; SameSite=Lax`;
+  if (opts.secure) out += '; Secure';
+  if (opts.maxAge !== undefined) out += `; Max-Age=${Math.max(0, Math.floor(opts.maxAge))}`;
+  return out;
+}
+
+export function readCookie(req: IncomingMessage, base: string, opts: { secure: boolean; path?: string }): string | undefined {
+  return parseCookies(req.headers.cookie).get(cookieName(base, opts));
+}
+
+/** Headers every relay page carries: never cached, never framed, no referrer leaks (handoff URLs). */
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+};
+
+export interface Answer {
+  status: number;
+  /** Set-Cookie values. */
+  cookies?: string[];
+  headers?: Record<string, string>;
+}
+
+export function redirect(res: ServerResponse, location: string, requestId: string, cookies: string[] = []): void {
+  if (res.headersSent) return;
+  res.writeHead(302, { ...PAGE_HEADERS, location, 'content-length': 0, [REQUEST_ID_HEADER]: requestId, ...(cookies.length ? { 'set-cookie': cookies } : {}) });
+  res.end();
+}
+
+export function sendHtml(res: ServerResponse, html: string, requestId: string, answer: Answer): void {
+  if (res.headersSent) return;
+  res.writeHead(answer.status, {
+    ...PAGE_HEADERS,
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(html),
+    [REQUEST_ID_HEADER]: requestId,
+    ...answer.headers,
+    ...(answer.cookies?.length ? { 'set-cookie': answer.cookies } : {}),
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : html);
+}
+
+export function sendJson(res: ServerResponse, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'access-control-allow-origin': '*', ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+/** Reads an `application/x-www-form-urlencoded` body of at most `limit` bytes; undefined when larger or not a form. */
+export async function readForm(req: IncomingMessage, limit = 8 * 1024): Promise<URLSearchParams | undefined> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    req.resume();
+    return undefined;
+  }
+  // Events rather than for-await: leaving a for-await early destroys the
+  // request, and with it the socket the answer must go out on.
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.resume();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(size > limit ? undefined : new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.once('error', () => resolve(undefined));
+  });
+}
+
+/** Whether a browser navigates here (a redirect to sign-in helps) rather than a script or an API client. */
+export function isNavigation(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const mode = req.headers['sec-fetch-mode'];
+  return mode === undefined || mode === 'navigate';
+}

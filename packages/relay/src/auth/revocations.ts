@@ -1,0 +1,66 @@
+/**
+ * Sessions ended before their expiry (sign-out). Cookies are stateless, so an
+ * ended session is recorded in the store (`auth.revoked.<sid>`), where every
+ * relay sees it: at once through the store's `setting-changed` event, and on a
+ * cache miss by reading it. A session is looked up at most once per
+ * `recheckMs` per relay, so the request path rarely touches the database.
+ */
+import type { Store } from '../store/types.ts';
+
+export const REVOKED_PREFIX = 'auth.revoked.';
+
+interface Entry {
+  revoked: boolean;
+  checkedAt: number;
+}
+
+export interface RevocationOptions {
+  store: Pick<Store, 'getSetting' | 'setSetting'>;
+  clock: () => number;
+  /** How long a "not revoked" answer is trusted without the store's event. */
+  recheckMs?: number;
+  /** Bound on cached sessions. */
+  maxEntries?: number;
+}
+
+export class SessionRevocations {
+  private readonly opts: Required<RevocationOptions>;
+  private readonly cache = new Map<string, Entry>();
+
+  constructor(opts: RevocationOptions) {
+    this.opts = { recheckMs: 30_000, maxEntries: 100_000, ...opts };
+  }
+
+  private remember(sid: string, revoked: boolean): void {
+    this.cache.delete(sid);
+    if (this.cache.size >= this.opts.maxEntries) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(sid, { revoked, checkedAt: this.opts.clock() });
+  }
+
+  async isRevoked(sid: string): Promise<boolean> {
+    const hit = this.cache.get(sid);
+    if (hit && (hit.revoked || this.opts.clock() - hit.checkedAt < this.opts.recheckMs)) return hit.revoked;
+    const revoked = (await this.opts.store.getSetting(REVOKED_PREFIX + sid)) !== null;
+    this.remember(sid, revoked);
+    return revoked;
+  }
+
+  /** Ends the session everywhere; `expiresAt` says when the record stops mattering. */
+  async revoke(sid: string, expiresAt: number): Promise<void> {
+    this.remember(sid, true);
+    await this.opts.store.setSetting(REVOKED_PREFIX + sid, String(expiresAt));
+  }
+
+  /** The store said this setting changed: returns the session id it revoked, if it is one. */
+  noteSettingChanged(key: string): string | undefined {
+    if (!key.startsWith(REVOKED_PREFIX)) return undefined;
+    const sid = key.slice(REVOKED_PREFIX.length);
+    this.remember(sid, true);
+    return sid;
+  }
+
+  /** Notices may have been lost: forget every cached "not revoked". */
+  clear(): void {
+    for (const [sid, e] of this.cache) if (!e.revoked) this.cache.delete(sid);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Sealed tokens of user access: the session cookie, the handoff token that
+ * carries a sign-in from the central host to an app's host, and the sign-in
+ * state cookie of an OIDC flow. All three are JWTs encrypted with JWE
+ * (`dir` + A256GCM, so authenticated too) under a rotating key named by `kid`,
+ * bound by `aud` to the one host they were issued for and by the JWE `typ`
+ * header to their purpose, so one can never stand in for another.
+ */
+import { randomBytes } from 'node:crypto';
+import { EncryptJWT, errors, jwtDecrypt } from 'jose';
+import type { ClaimValue } from '@drawbridge/shared';
+import { AuthError, AuthErrorCode } from './errors.ts';
+import { type KeyCodec, KeyRing } from './keyring.ts';
+import type { Store } from '../store/types.ts';
+
+/** How the user signed in. */
+export type SessionKind = 'oidc' | 'local';
+
+/** What a session cookie holds. Local sessions hold only who; the rest is read live from the store. */
+export interface SessionData {
+  /** Session id: shared by the central session and every app session handed off from it. */
+  sid: string;
+  kind: SessionKind;
+  /** Local user id or the provider's `sub`. */
+  sub: string;
+  name?: string;
+  email?: string;
+  groups?: string[];
+  claims?: Record<string, ClaimValue>;
+  /** Epoch ms when the session ends (bounded by the identity token and the configured maximum). */
+  expiresAt: number;
+}
+
+/** What travels from the sign-in host to an app host. */
+export interface HandoffData {
+  session: SessionData;
+  /** Path (and query) on the app host to land on. */
+  returnTo: string;
+  /** The state the app host set in its cookie before sending the browser to sign in. */
+  state: string;
+}
+
+/** An OIDC authorization request in progress, kept in a cookie on the host that started it. */
+export interface FlowData {
+  state: string;
+  nonce: string;
+  verifier: string;
+  /** Where to go after sign-in: an app URL (central host) or a path (app host). */
+  returnTo: string;
+  /** Handoff state of the app host, when signing in centrally. */
+  handoffState?: string;
+}
+
+type Purpose = 'session' | 'handoff' | 'flow';
+const TYP: Record<Purpose, string> = { session: 'drawbridge-session+jwt', handoff: 'drawbridge-handoff+jwt', flow: 'drawbridge-flow+jwt' };
+
+export const sessionKeyCodec: KeyCodec<Uint8Array> = {
+  generate: async () => randomBytes(32).toString('base64url'),
+  parse: async (s) => new Uint8Array(Buffer.from(s, 'base64url')),
+};
+
+export function newSessionId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export interface SessionCodecOptions {
+  store: Pick<Store, 'getSetting' | 'setSettingIfAbsent' | 'deleteSetting'>;
+  clock: () => number;
+  /** Key rotation period; must exceed the longest session. */
+  keyPeriodMs: number;
+}
+
+/** Seals and opens the relay's encrypted tokens. */
+export class SessionCodec {
+  private readonly keys: KeyRing<Uint8Array>;
+  private readonly clock: () => number;
+
+  constructor(opts: SessionCodecOptions) {
+    this.clock = opts.clock;
+    this.keys = new KeyRing({ store: opts.store, prefix: 'auth.session-key', periodMs: opts.keyPeriodMs, clock: opts.clock, codec: sessionKeyCodec });
+  }
+
+  private async seal(purpose: Purpose, data: object, host: string, expiresAt: number): Promise<string> {
+    const key = await this.keys.current();
+    return new EncryptJWT({ d: data })
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, typ: TYP[purpose] })
+      .setAudience(host)
+      .setIssuedAt(Math.floor(this.clock() / 1000))
+      .setExpirationTime(Math.ceil(expiresAt / 1000))
+      .encrypt(key.key);
+  }
+
+  private async open(purpose: Purpose, token: string, host: string): Promise<{ data: unknown; jti?: string; exp: number }> {
+    let result;
+    try {
+      result = await jwtDecrypt(
+        token,
+        async (header) => {
+          const key = await this.keys.find(header.kid);
+          if (!key) throw new AuthError(AuthErrorCode.sessionForeignKey, 'the token was sealed with a key this relay does not hold (rotated out or from another deployment)');
+          return key.key;
+        },
+        { audience: host, typ: TYP[purpose], currentDate: new Date(this.clock()), keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
+      );
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      if (err instanceof errors.JWTExpired) throw new AuthError(AuthErrorCode.sessionExpired, `the ${purpose} token has expired`);
+      if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud') throw new AuthError(AuthErrorCode.sessionWrongHost, `the ${purpose} token was issued for another host`);
+      throw new AuthError(AuthErrorCode.sessionInvalid, `the ${purpose} token is not valid (${(err as { code?: string }).code ?? 'malformed'})`);
+    }
+    const out: { data: unknown; jti?: string; exp: number } = { data: result.payload.d, exp: (result.payload.exp ?? 0) * 1000 };
+    if (result.payload.jti !== undefined) out.jti = result.payload.jti;
+    return out;
+  }
+
+  /** Loads (or creates) the keys, so a store problem shows at start, not at the first sign-in. */
+  async ready(): Promise<void> {
+    await this.keys.current();
+  }
+
+  sealSession(session: SessionData, host: string): Promise<string> {
+    return this.seal('session', session, host, session.expiresAt);
+  }
+
+  /** The session of a cookie for `host`; throws `AuthError` (`ERR_SESSION_*`) otherwise. */
+  async openSession(token: string, host: string): Promise<SessionData> {
+    const { data } = await this.open('session', token, host);
+    return checkSession(data);
+  }
+
+  /** A one-time token for `host`, valid `ttlMs`; its `jti` lets the receiver refuse a replay. */
+  async sealHandoff(handoff: HandoffData, host: string, ttlMs: number): Promise<string> {
+    const key = await this.keys.current();
+    const exp = Math.min(handoff.session.expiresAt, this.clock() + ttlMs);
+    return new EncryptJWT({ d: handoff })
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, typ: TYP.handoff })
+      .setAudience(host)
+      .setJti(randomBytes(12).toString('base64url'))
+      .setIssuedAt(Math.floor(this.clock() / 1000))
+      .setExpirationTime(Math.ceil(exp / 1000))
+      .encrypt(key.key);
+  }
+
+  async openHandoff(token: string, host: string): Promise<HandoffData & { jti: string; expiresAt: number }> {
+    const { data, jti, exp } = await this.open('handoff', token, host);
+    const d = data as Partial<HandoffData> | undefined;
+    if (!jti || !d || typeof d.returnTo !== 'string' || typeof d.state !== 'string') throw new AuthError(AuthErrorCode.sessionInvalid, 'the handoff token lacks its fields');
+    const session = checkSession(d.session);
+    return { session, returnTo: d.returnTo, state: d.state, jti, expiresAt: exp };
+  }
+
+  sealFlow(flow: FlowData, host: string, ttlMs: number): Promise<string> {
+    return this.seal('flow', flow, host, this.clock() + ttlMs);
+  }
+
+  async openFlow(token: string, host: string): Promise<FlowData> {
+    const { data } = await this.open('flow', token, host);
+    const d = data as Partial<FlowData> | undefined;
+    if (!d || typeof d.state !== 'string' || typeof d.nonce !== 'string' || typeof d.verifier !== 'string' || typeof d.returnTo !== 'string') {
+      throw new AuthError(AuthErrorCode.sessionInvalid, 'the sign-in state lacks its fields');
+    }
+    return d as FlowData;
+  }
+}
+
+function checkSession(data: unknown): SessionData {
+  const s = data as Partial<SessionData> | undefined;
+  if (!s || typeof s.sid !== 'string' || typeof s.sub !== 'string' || (s.kind !== 'oidc' && s.kind !== 'local') || typeof s.expiresAt !== 'number') {
+    throw new AuthError(AuthErrorCode.sessionInvalid, 'the session lacks its fields');
+  }
+  return s as SessionData;
+}
