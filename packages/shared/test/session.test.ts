@@ -193,6 +193,7 @@ class Side {
       onNotice: (kind, body) => {
         this.notices.push({ kind, body: body.slice() });
         changed();
+        options.onNotice?.(kind, body);
       },
       onStreamCountChange: (open) => {
         this.maxOpen = Math.max(this.maxOpen, open);
@@ -656,15 +657,15 @@ describe('streams', () => {
     shutdown(p);
   });
 
-  it('a stream handler that throws ends the session with 4005 (ERR_INTERNAL), not 4000', async () => {
+  it('a connection-level handler that throws ends the session with 4005 (ERR_INTERNAL), not 4000', async () => {
     const p = await connected({
       connector: {
-        onStream: () => {
+        onNotice: () => {
           throw new Error('bug in the application code');
         },
       },
     });
-    open(p, head('GET'), { endStream: true });
+    p.relay.session.notify(1);
     await until(() => p.connector.closed !== undefined && p.relay.closed !== undefined, 'both closed');
     assert.equal(p.connector.closed!.error?.code, 'ERR_INTERNAL');
     assert.equal(p.connector.end.closedWith?.code, CloseCode.INTERNAL_ERROR);
@@ -1244,6 +1245,32 @@ describe('heads and trailers that do not fit', () => {
     const rec = open(p, head('GET'), { endStream: true });
     await until(() => rec.done, 'a normal request');
     assert.equal(rec.error, undefined);
+    shutdown(p);
+  });
+});
+
+describe('a throwing stream handler', () => {
+  it('resets only its own stream; the connection and other streams carry on', async () => {
+    const handlerErrors: number[] = [];
+    const p = await connected({
+      connector: {
+        onStream: (s: Stream) => {
+          if (s.request.target === '/boom') throw new Error('bug in the handler');
+          echoApp()(s);
+        },
+        onHandlerError: (_err: unknown, id: number) => handlerErrors.push(id),
+      },
+    });
+    const boom = open(p, head('GET', '/boom'), { endStream: true });
+    const fine = open(p, head('POST', '/fine'));
+    fine.stream!.write(text('still here'));
+    fine.stream!.end();
+    await until(() => boom.done && fine.done, 'both streams finish');
+    assert.equal(boom.error?.wireCode, ErrorCode.INTERNAL_ERROR);
+    assert.equal(new TextDecoder().decode(fine.body()), 'still here');
+    assert.deepEqual(handlerErrors, [boom.stream!.id]);
+    assert.equal(p.relay.session.isOpen, true);
+    assert.equal(p.connector.session.isOpen, true);
     shutdown(p);
   });
 });

@@ -82,6 +82,8 @@ export interface SessionOptions {
   onGoaway?(errorCode: number, message: string): void;
   /** The session is over; `error` says why when it was not a clean close. */
   onClose?(error: DrawbridgeError | undefined): void;
+  /** A stream handler threw; the stream was reset with INTERNAL_ERROR (log it: it is a bug). */
+  onHandlerError?(error: unknown, streamId: number): void;
   /** Called whenever the number of open streams changes. */
   onStreamCountChange?(open: number): void;
 }
@@ -186,7 +188,13 @@ export class Session implements StreamHost {
         if (item instanceof ProtocolError) this.onMalformed(item);
         else this.onFrame(item);
       } catch (err) {
-        // A throwing handler is our bug, not the peer's: say so in the close code.
+        // A handler that throws while handling one stream's frame is our bug,
+        // not the peer's: that stream is reset and the others carry on.
+        if (!(err instanceof ProtocolError) && item.streamId !== 0 && this.streams.has(item.streamId)) {
+          this.resetStream(item.streamId, ErrorCode.INTERNAL_ERROR, 'stream handler failed');
+          this.opts.onHandlerError?.(err, item.streamId);
+          continue;
+        }
         const error = asProtocolError(err);
         this.fail(error, error.code === 'ERR_INTERNAL' ? CloseCode.INTERNAL_ERROR : CloseCode.PROTOCOL_ERROR);
         return;
