@@ -198,6 +198,7 @@ export class TunnelClient {
         pingIntervalMs: this.opts.pingIntervalMs ?? 15_000,
         pingTimeoutMs: this.opts.pingTimeoutMs ?? 45_000,
         onStream: (stream) => this.opts.onStream(stream),
+        onHandlerError: (err, streamId) => log.error({ err, streamId }, 'request handler failed; its stream was reset'),
         onNotice: (kind, body) => this.opts.onNotice?.(kind, body),
         onReady: () => {
           slot.attempt = 0;

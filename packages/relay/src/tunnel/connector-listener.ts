@@ -171,6 +171,7 @@ export function createConnectorServer(opts: ConnectorListenerOptions): https.Ser
         if (conn) opts.registry.capacityChanged(conn.groupId);
       },
       onGoaway: (code, message) => log.info({ code, message }, 'connector is draining'),
+      onHandlerError: (err, streamId) => log.error({ err, streamId }, 'request handler failed; its stream was reset'),
       onClose: (error) => {
         if (error) log.warn({ code: error.code, err: error.message }, 'tunnel closed');
         if (conn) {
