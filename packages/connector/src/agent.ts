@@ -38,6 +38,8 @@ export interface ConnectorOptions {
   injectHeaders?: (app: AppConfig, meta: HeaderList) => HeaderList;
   logger?: Logger;
   onFatal?(error: DrawbridgeError): void;
+  /** A tunnel connection became ready or went away. */
+  onStateChange?(): void;
 }
 
 export interface Connector {
@@ -102,6 +104,7 @@ export function startConnector(opts: ConnectorOptions): Connector {
     },
     onFatal: (error) => opts.onFatal?.(error),
     onStateChange: () => {
+      opts.onStateChange?.();
       const ready = tunnel.readyCount;
       for (const w of [...readyWaiters]) {
         if (ready >= w.n) {

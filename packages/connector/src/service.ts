@@ -11,6 +11,7 @@ import { pino, type Logger } from 'pino';
 import { CONNECTOR_VERSION, type Connector, startConnector } from './agent.ts';
 import { ConfigPuller } from './config-puller.ts';
 import { generateIdentity, needsRotation, readState, type StateFiles, writeStateFiles } from './identity/index.ts';
+import { serveConnectorMetrics } from './metrics.ts';
 import { RelayClient } from './relay-api.ts';
 
 export const STATUS_FILE = 'status.json';
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   /** Clock for rotation decisions (tests move it forward). */
   now?: () => number;
   backoff?: { initialMs: number; maxMs: number };
+  /** Serve /metrics and /healthz on this local address (`127.0.0.1:9464`). */
+  metricsListen?: { host: string; port: number } | undefined;
 }
 
 export interface ConnectorStatus {
@@ -32,6 +35,8 @@ export interface ConnectorStatus {
   lastConfigPullAt: number | undefined;
   lastConfigError: string | undefined;
   connections: Array<{ index: number; state: string; since?: number; openStreams: number }>;
+  /** Where `run --metrics-listen` serves /metrics. */
+  metricsUrl?: string | undefined;
   updatedAt: number;
 }
 
@@ -43,6 +48,8 @@ export interface RunningConnector {
   rotate(): Promise<void>;
   /** Resolves when the relay refuses this connector for good (revoked, unknown). */
   readonly fatal: Promise<DrawbridgeError>;
+  /** Records where metrics are served, for the status file. */
+  setMetricsUrl(url: string): void;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -52,7 +59,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
   let state = await readState(opts.stateDir);
   const client = new RelayClient(state.relayUrl, state, CONNECTOR_VERSION);
   // Set once the tunnels start; rotation before that only updates the files.
-  const live: { connector?: Connector } = {};
+  const live: { connector?: Connector; metricsUrl?: string } = {};
   let rotating: Promise<void> | undefined;
 
   const rotate = (): Promise<void> => {
@@ -86,8 +93,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
   await puller.start();
 
   let writing = false;
+  let writeAgain = false;
   const writeStatus = async (): Promise<void> => {
-    if (writing) return;
+    if (writing) {
+      writeAgain = true;
+      return;
+    }
     writing = true;
     try {
       const config = puller.current();
@@ -100,6 +111,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
         lastConfigPullAt: puller.lastPullAt,
         lastConfigError: puller.lastError,
         connections: live.connector?.tunnel.status() ?? [],
+        metricsUrl: live.metricsUrl,
         updatedAt: Date.now(),
       };
       const file = join(opts.stateDir, STATUS_FILE);
@@ -109,6 +121,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
       logger.debug({ err }, 'writing the status file failed');
     } finally {
       writing = false;
+      if (writeAgain) {
+        writeAgain = false;
+        void writeStatus();
+      }
     }
   };
 
@@ -120,6 +136,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
     logger,
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
     onFatal: (err) => fatal.resolve(err),
+    onStateChange: () => void writeStatus(),
   });
   live.connector = connector;
   const statusTimer = setInterval(() => void writeStatus(), 5_000);
@@ -138,12 +155,18 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
       await client.close();
     },
     fatal: fatal.promise,
+    setMetricsUrl(url) {
+      live.metricsUrl = url;
+      void writeStatus();
+    },
   };
 }
 
 /** Runs until SIGINT/SIGTERM (exit 0) or a fatal refusal (exit 1 with the reason). */
 export async function runService(opts: ServiceOptions): Promise<number> {
   const running = await startService(opts);
+  const metrics = opts.metricsListen ? await serveConnectorMetrics(running, opts.metricsListen.host, opts.metricsListen.port) : undefined;
+  if (metrics) running.setMetricsUrl(metrics.url);
   const outcome = await new Promise<DrawbridgeError | undefined>((resolve) => {
     const onSignal = (): void => {
       process.off('SIGINT', onSignal);
@@ -154,6 +177,7 @@ export async function runService(opts: ServiceOptions): Promise<number> {
     process.on('SIGTERM', onSignal);
     void running.fatal.then(resolve);
   });
+  await metrics?.close();
   await running.stop();
   if (outcome) {
     process.stderr.write(`drawbridge-connector: ${outcome.message} (${outcome.code})\n`);

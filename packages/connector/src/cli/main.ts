@@ -63,9 +63,16 @@ program
   .description('connect to the relay and serve requests until stopped')
   .addOption(stateDirOption())
   .addOption(new Option('--log-level <level>', 'log level').env('DRAWBRIDGE_LOG_LEVEL').default('info'))
-  .action(async (o: { stateDir: string; logLevel: string }) => {
+  .addOption(new Option('--metrics-listen <host:port>', 'serve Prometheus /metrics and /healthz on this local address').env('DRAWBRIDGE_METRICS_LISTEN'))
+  .action(async (o: { stateDir: string; logLevel: string; metricsListen?: string }) => {
     try {
-      const code = await runService({ stateDir: resolve(o.stateDir), logger: pino({ name: 'drawbridge-connector', level: o.logLevel }) });
+      let metricsListen: { host: string; port: number } | undefined;
+      if (o.metricsListen) {
+        const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(o.metricsListen);
+        if (!m) throw new DrawbridgeError('ERR_USAGE', `--metrics-listen ${o.metricsListen} is not host:port (like 127.0.0.1:9464)`);
+        metricsListen = { host: m[1] ?? m[2]!, port: Number(m[3]) };
+      }
+      const code = await runService({ stateDir: resolve(o.stateDir), logger: pino({ name: 'drawbridge-connector', level: o.logLevel }), metricsListen });
       process.exit(code);
     } catch (err) {
       fail(err);
@@ -102,6 +109,7 @@ program
         lastConfigPull: running?.lastConfigPullAt ? new Date(running.lastConfigPullAt).toISOString() : null,
         configRevision: running?.configRevision ?? null,
         lastConfigError: running?.lastConfigError ?? null,
+        metricsUrl: alive ? (running!.metricsUrl ?? null) : null,
       };
       if (o.json) {
         process.stdout.write(`${JSON.stringify(out)}\n`);

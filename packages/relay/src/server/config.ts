@@ -186,4 +186,15 @@ export function loadRelayConfig(opts: LoadOptions = {}): RelayConfig {
 }
 
 /** Variables that are not settings but are read by the programs (documented with the CLI). */
-const IGNORED_ENV = new Set(['DRAWBRIDGE_CONFIG', 'DRAWBRIDGE_STATE_DIR', 'DRAWBRIDGE_TEST_LOG', 'DRAWBRIDGE_ADMIN_URL', 'DRAWBRIDGE_ADMIN_TOKEN']);
+const IGNORED_ENV = new Set([
+  'DRAWBRIDGE_CONFIG',
+  'DRAWBRIDGE_ADMIN_URL',
+  'DRAWBRIDGE_ADMIN_TOKEN',
+  'DRAWBRIDGE_TEST_LOG',
+  // Connector variables, harmless when both programs share an environment.
+  'DRAWBRIDGE_STATE_DIR',
+  'DRAWBRIDGE_METRICS_LISTEN',
+  'DRAWBRIDGE_RELAY_URL',
+  'DRAWBRIDGE_REGISTRATION_TOKEN',
+  'DRAWBRIDGE_CA_PIN',
+]);
