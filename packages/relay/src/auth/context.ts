@@ -128,7 +128,9 @@ export class AuthContext {
 
   /** Ends a session everywhere and closes its open exchanges; returns how many were closed. */
   async endSession(session: SessionData): Promise<number> {
+    // Close first: the revocation's own change event closes them too, and would leave nothing to count.
+    const closed = this.exchanges.close({ sid: session.sid });
     await this.revocations.revoke(session.sid, session.expiresAt);
-    return this.exchanges.close({ sid: session.sid });
+    return closed;
   }
 }

@@ -31,10 +31,10 @@ export type { AccessGateOptions } from './context.ts';
 
 /** The gate plus what the relay's composition and admin API need from it. */
 export interface UserAccessGate extends AccessGate {
-  /** Pass to `startRelay` as `relayRoutes`: sign-in pages, callback, handoff, sign-out, JWKS. */
-  routes(req: IncomingMessage, res: ServerResponse, requestId: string): boolean;
+  /** Pass to `startRelay` as `relayRoutes` (a bound function): sign-in pages, callback, handoff, sign-out, JWKS. */
+  readonly routes: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
   /** Closes the open exchanges of a user (local user id or provider subject), a session or an app; returns how many. */
-  closeStreams(filter: ExchangeFilter): number;
+  readonly closeStreams: (filter: ExchangeFilter) => number;
   /** Number of open exchanges of signed-in users (metrics). */
   readonly openExchanges: number;
   /** Stops listening to the store. */
@@ -237,7 +237,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
       if (app.preauth === 'passthrough') return anonymous(app);
       return checkUpgrade(app, req, socket, requestId);
     },
-    routes(req, res, requestId) {
+    routes: (req, res, requestId) => {
       const host = routingHost(req.headers.host);
       if (!host) return false;
       const path = (req.url ?? '/').split('?')[0]!;
@@ -259,6 +259,6 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     get openExchanges() {
       return ctx.exchanges.size;
     },
-    close: unsubscribe,
+    close: () => unsubscribe(),
   };
 }
