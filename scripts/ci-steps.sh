@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pnpm install --frozen-lockfile
+# Deployment files: docker compose config, Dockerfile lint, shellcheck, systemd-analyze verify.
+bash scripts/check-deploy.sh
 # The README's test command:
 pnpm test
