@@ -1,0 +1,122 @@
+/**
+ * Header-based SSO rules: templates, missing values, UTF-8 on the wire, the
+ * size bound that fails instead of truncating, rule validation, and the
+ * connector's injector reading the identity and assertion from request meta.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  type AppConfig,
+  DEFAULT_APP_LIMITS,
+  DEFAULT_APP_TIMEOUTS,
+  decodeIdentityMeta,
+  encodeIdentityMeta,
+  type HeaderRule,
+  renderHeaderRules,
+  rulesNeed,
+  SsoRuleError,
+  validateHeaderRule,
+} from '@drawbridge/shared';
+import { ssoHeaders } from '../src/sso.ts';
+
+const code = (c: string) => (err: unknown) => err instanceof SsoRuleError && err.code === c;
+const ada = { sub: 'usr_1', email: 'ada@example.com', name: 'Ada Lovelace', groups: ['staff', 'admins'], claims: { department: 'R&D', level: 3, roles: ['a', 'b'] } };
+
+function app(headers: HeaderRule[]): AppConfig {
+  return {
+    id: 'app_1',
+    name: 'hello',
+    externalHost: 'hello.example.com',
+    internalUrl: 'http://10.0.0.1/',
+    group: 'g',
+    preauth: 'oidc',
+    hostHeader: null,
+    headers,
+    assignments: [],
+    timeouts: DEFAULT_APP_TIMEOUTS,
+    limits: DEFAULT_APP_LIMITS,
+    insecureSkipVerify: false,
+    denyRobots: true,
+  };
+}
+
+describe('SSO header rules', () => {
+  it('fills every placeholder', () => {
+    const rules = [
+      { name: 'X-Remote-User', value: '{email}' },
+      { name: 'X-Remote-Sub', value: '{sub}' },
+      { name: 'X-Remote-Name', value: 'name={name}' },
+      { name: 'X-Remote-Groups', value: '{groups}' },
+      { name: 'X-Dept', value: '{claim:department}/{claim:level}/{claim:roles}' },
+    ];
+    assert.deepEqual(renderHeaderRules(rules, ada), [
+      ['X-Remote-User', 'ada@example.com'],
+      ['X-Remote-Sub', 'usr_1'],
+      ['X-Remote-Name', 'name=Ada Lovelace'],
+      ['X-Remote-Groups', 'staff,admins'],
+      ['X-Dept', 'R&D/3/a,b'],
+    ]);
+  });
+
+  it('leaves out a header whose value is missing, never sending it empty', () => {
+    assert.deepEqual(renderHeaderRules([{ name: 'X-Remote-User', value: '{email}' }, { name: 'X-Team', value: '{claim:team}' }], { sub: 'u' }), []);
+  });
+
+  it('sends non-ASCII values as UTF-8 bytes', () => {
+    const [[, value]] = renderHeaderRules([{ name: 'X-Remote-Name', value: '{name}' }], { sub: 'u', name: 'Łukasz Żółć' }) as [[string, string]];
+    assert.equal(Buffer.from(value, 'latin1').toString('utf8'), 'Łukasz Żółć');
+  });
+
+  it('fails a value over the limit instead of truncating it, and a value with a control character', () => {
+    const rule = [{ name: 'X-Remote-Groups', value: '{groups}' }];
+    const many = { sub: 'u', groups: Array.from({ length: 1000 }, (_, i) => `group-${i}`) };
+    assert.throws(() => renderHeaderRules(rule, many, 4096), code('ERR_SSO_HEADER_TOO_LARGE'));
+    assert.throws(() => renderHeaderRules([{ name: 'X-Remote-Name', value: '{name}' }], { sub: 'u', name: 'a\r\nX-Admin: 1' }), code('ERR_SSO_HEADER_INVALID'));
+    try {
+      renderHeaderRules(rule, many, 4096);
+    } catch (err) {
+      assert.equal((err as SsoRuleError).header, 'X-Remote-Groups');
+    }
+  });
+
+  it('validates rules where they enter the system', () => {
+    validateHeaderRule({ name: 'X-Remote-User', value: 'user {email} ({claim:oid})' });
+    assert.throws(() => validateHeaderRule({ name: 'X-Remote-User', value: '{mail}' }), code('ERR_SSO_RULE_INVALID'));
+    assert.throws(() => validateHeaderRule({ name: 'X-Remote-User', value: '{email' }), code('ERR_SSO_RULE_INVALID'));
+    assert.throws(() => validateHeaderRule({ name: 'Bad Name', value: '{email}' }), code('ERR_SSO_RULE_INVALID'));
+    assert.throws(() => validateHeaderRule({ name: 'X-Drawbridge-User', value: '{email}' }), code('ERR_SSO_RULE_INVALID'));
+    assert.throws(() => validateHeaderRule({ name: 'Host', value: '{email}' }), code('ERR_SSO_RULE_INVALID'));
+  });
+
+  it('says which parts of the identity the rules read', () => {
+    const need = rulesNeed([{ name: 'A', value: '{groups}' }, { name: 'B', value: '{claim:oid}' }]);
+    assert.equal(need.groups, true);
+    assert.deepEqual([...need.claims], ['oid']);
+  });
+
+  it('carries the identity through meta as ASCII JSON', () => {
+    const encoded = encodeIdentityMeta({ ...ada, name: 'Zoë 😀' });
+    assert.match(encoded, /^[\x20-\x7e]+$/);
+    assert.deepEqual(decodeIdentityMeta(encoded), { ...ada, name: 'Zoë 😀' });
+    assert.equal(decodeIdentityMeta('{"email":"x"}'), undefined, 'no subject, no identity');
+    assert.equal(decodeIdentityMeta('not json'), undefined);
+  });
+});
+
+describe('connector SSO injector', () => {
+  it('builds the rule headers and the assertion header from request meta', () => {
+    const meta: Array<[string, string]> = [
+      ['proto', 'https'],
+      ['identity', encodeIdentityMeta(ada)],
+      ['assertion', 'eyJ.x.y'],
+    ];
+    assert.deepEqual(ssoHeaders(app([{ name: 'X-Remote-User', value: '{email}' }]), meta), [
+      ['X-Remote-User', 'ada@example.com'],
+      ['x-drawbridge-assertion', 'eyJ.x.y'],
+    ]);
+  });
+
+  it('injects nothing for a request without identity (passthrough)', () => {
+    assert.deepEqual(ssoHeaders(app([{ name: 'X-Remote-User', value: '{email}' }]), [['proto', 'https']]), []);
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * Sealed tokens of user access on a real SQLite store: sessions, handoffs and
+ * sign-in state, their host and purpose binding, expiry, tampering, key
+ * rotation with overlap, keys shared by two relays on one store, and the
+ * assertion's JWKS following the same rotation.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { DEFAULT_APP_LIMITS, DEFAULT_APP_TIMEOUTS, type AppConfig } from '@drawbridge/shared';
+import { AssertionSigner } from '../src/auth/assertion.ts';
+import { AuthError } from '../src/auth/errors.ts';
+import { SessionRevocations } from '../src/auth/revocations.ts';
+import { SessionCodec, type SessionData } from '../src/auth/sessions.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+
+const DAY = 86_400_000;
+const PERIOD = 7 * DAY;
+
+async function rejects(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => err instanceof AuthError && err.code === code);
+}
+
+const app: AppConfig = {
+  id: 'app_1',
+  name: 'hello',
+  externalHost: 'hello.example.com',
+  internalUrl: 'http://10.0.0.1/',
+  group: 'g',
+  preauth: 'oidc',
+  hostHeader: null,
+  headers: [],
+  assignments: [],
+  timeouts: DEFAULT_APP_TIMEOUTS,
+  limits: DEFAULT_APP_LIMITS,
+  insecureSkipVerify: false,
+  denyRobots: true,
+};
+
+describe('session tokens', () => {
+  let store: Store;
+  let other: Store;
+  const now = { t: Date.UTC(2026, 0, 5) };
+  const clock = (): number => now.t;
+  const session = (over: Partial<SessionData> = {}): SessionData => ({ sid: 's1', kind: 'oidc', sub: 'ada', email: 'ada@example.com', groups: ['staff'], expiresAt: now.t + 3_600_000, ...over });
+
+  before(async () => {
+    store = await openStore(mkdtempSync(join(tmpdir(), 'drawbridge-auth-unit-')));
+    other = await openStore(mkdtempSync(join(tmpdir(), 'drawbridge-auth-unit-')));
+  });
+  after(async () => {
+    await store.close();
+    await other.close();
+  });
+
+  it('opens what it sealed, for the same host only', async () => {
+    const codec = new SessionCodec({ store, clock, keyPeriodMs: PERIOD });
+    const token = await codec.sealSession(session(), 'hello.example.com');
+    assert.deepEqual(await codec.openSession(token, 'hello.example.com'), session());
+    await rejects(codec.openSession(token, 'other.example.com'), 'ERR_SESSION_WRONG_HOST');
+    const header = decodeProtectedHeader(token);
+    assert.equal(header.alg, 'dir');
+    assert.equal(header.enc, 'A256GCM');
+    assert.ok(header.kid);
+    assert.doesNotMatch(token, /ada/, 'the payload is encrypted');
+  });
+
+  it('refuses a tampered token, an expired one, and one sealed for another purpose', async () => {
+    const codec = new SessionCodec({ store, clock, keyPeriodMs: PERIOD });
+    const token = await codec.sealSession(session(), 'h');
+    const parts = token.split('.');
+    const ct = parts[3]!;
+    parts[3] = (ct[0] === 'A' ? 'B' : 'A') + ct.slice(1);
+    await rejects(codec.openSession(parts.join('.'), 'h'), 'ERR_SESSION_INVALID');
+    await rejects(codec.openSession('garbage', 'h'), 'ERR_SESSION_INVALID');
+    const handoff = await codec.sealHandoff({ session: session(), returnTo: '/', state: 'x'.repeat(24) }, 'h', 60_000);
+    await rejects(codec.openSession(handoff, 'h'), 'ERR_SESSION_INVALID');
+    const flow = await codec.sealFlow({ state: 's', nonce: 'n', verifier: 'v', returnTo: '/' }, 'h', 60_000);
+    await rejects(codec.openHandoff(flow, 'h'), 'ERR_SESSION_INVALID');
+    const later = new SessionCodec({ store, clock: () => now.t + 2 * 3_600_000, keyPeriodMs: PERIOD });
+    await rejects(later.openSession(token, 'h'), 'ERR_SESSION_EXPIRED');
+  });
+
+  it('shares keys between relays on one store, and treats another deployment’s key as foreign', async () => {
+    const a = new SessionCodec({ store, clock, keyPeriodMs: PERIOD });
+    const b = new SessionCodec({ store, clock, keyPeriodMs: PERIOD });
+    assert.equal((await b.openSession(await a.sealSession(session(), 'h'), 'h')).sub, 'ada');
+    const foreign = new SessionCodec({ store: other, clock, keyPeriodMs: PERIOD });
+    await rejects(foreign.openSession(await a.sealSession(session(), 'h'), 'h'), 'ERR_SESSION_FOREIGN_KEY');
+  });
+
+  it('rotates keys per period and keeps the previous one for overlap', async () => {
+    const t0 = now.t;
+    const codec = new SessionCodec({ store, clock, keyPeriodMs: PERIOD });
+    const token = await codec.sealSession(session({ expiresAt: t0 + 30 * DAY }), 'h');
+    try {
+      now.t = t0 + PERIOD;
+      const fresh = await codec.sealSession(session({ expiresAt: t0 + 30 * DAY }), 'h');
+      assert.notEqual(decodeProtectedHeader(fresh).kid, decodeProtectedHeader(token).kid, 'a new period seals with a new key');
+      assert.equal((await codec.openSession(token, 'h')).sub, 'ada', 'the previous key still opens');
+      now.t = t0 + 2 * PERIOD;
+      await rejects(codec.openSession(token, 'h'), 'ERR_SESSION_FOREIGN_KEY');
+    } finally {
+      now.t = t0;
+    }
+  });
+
+  it('gives a handoff token a one-minute life and its id', async () => {
+    const codec = new SessionCodec({ store, clock, keyPeriodMs: PERIOD });
+    const token = await codec.sealHandoff({ session: session(), returnTo: '/x', state: 'st'.repeat(12) }, 'h', 60_000);
+    const opened = await codec.openHandoff(token, 'h');
+    assert.equal(opened.returnTo, '/x');
+    assert.ok(opened.jti.length > 10);
+    assert.equal(opened.expiresAt, now.t + 60_000);
+    const late = new SessionCodec({ store, clock: () => now.t + 61_000, keyPeriodMs: PERIOD });
+    await rejects(late.openHandoff(token, 'h'), 'ERR_SESSION_EXPIRED');
+  });
+
+  it('records a sign-out in the store, where another relay sees it', async () => {
+    const mine = new SessionRevocations({ store, clock });
+    const theirs = new SessionRevocations({ store, clock });
+    assert.equal(await theirs.isRevoked('sid-9'), false);
+    await mine.revoke('sid-9', now.t + 3_600_000);
+    assert.equal(await mine.isRevoked('sid-9'), true);
+    assert.equal(await theirs.isRevoked('sid-9'), false, 'a cached "not revoked" is trusted briefly…');
+    assert.equal(theirs.noteSettingChanged('auth.revoked.sid-9'), 'sid-9', '…until the change event arrives');
+    assert.equal(await theirs.isRevoked('sid-9'), true);
+    assert.equal(theirs.noteSettingChanged('auth.session-key.1'), undefined);
+  });
+
+  it('signs assertions an app can verify with the JWKS, across a key rotation', async () => {
+    const t0 = now.t;
+    const signer = new AssertionSigner({ store, clock, issuer: 'https://relay.example.com', keyPeriodMs: PERIOD });
+    const jwt = await signer.sign({ sub: 'ada', email: 'ada@example.com', groups: ['staff'] }, app, 'local', 'req-1');
+    const jwks = await signer.jwks();
+    assert.equal(jwks.keys.length, 2, 'current and next');
+    assert.ok(jwks.keys.every((k) => k.d === undefined && k.alg === 'ES256' && k.use === 'sig'), 'public keys only');
+    const verify = (token: string, keys: typeof jwks): ReturnType<typeof jwtVerify> =>
+      jwtVerify(token, createLocalJWKSet(keys), { issuer: 'https://relay.example.com', audience: 'hello.example.com', currentDate: new Date(now.t) });
+    const { payload } = await verify(jwt, jwks);
+    assert.equal(payload.sub, 'ada');
+    assert.equal(payload.jti, 'req-1');
+    assert.deepEqual(payload.amr, ['local']);
+    try {
+      now.t = t0 + PERIOD;
+      const rotated = await signer.jwks();
+      assert.equal(rotated.keys.length, 3, 'previous, current, next');
+      assert.ok(rotated.keys.some((k) => k.kid === decodeProtectedHeader(jwt).kid), 'the old key stays published');
+      const next = await signer.sign({ sub: 'ada' }, app, 'local', 'req-2');
+      assert.ok(jwks.keys.some((k) => k.kid === decodeProtectedHeader(next).kid), 'the new key was published a period ahead');
+    } finally {
+      now.t = t0;
+    }
+  });
+
+  it('leaves the groups out of an assertion that would not fit a header', async () => {
+    const signer = new AssertionSigner({ store, clock, maxBytes: 2048 });
+    const groups = Array.from({ length: 200 }, (_, i) => `group-${i}`);
+    const jwt = await signer.sign({ sub: 'ada', groups }, app, 'oidc', 'req-3');
+    const { payload } = await jwtVerify(jwt, createLocalJWKSet(await signer.jwks()), { currentDate: new Date(now.t) });
+    assert.equal(payload.groups, undefined);
+    assert.equal(payload.groups_omitted, true);
+  });
+});
