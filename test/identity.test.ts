@@ -177,8 +177,8 @@ describe('connector identity', () => {
     let offset = 0;
     const service = await startService({ stateDir: dir, logger, now: () => Date.now() + offset, backoff: { initialMs: 50, maxMs: 200 } });
     try {
-      await service.connector.waitReady(2);
       const id = service.puller.current()!.connectorId;
+      while (relay.relay.registry.connections(id).length < 2) await once(relay.events, 'open');
       const oldSerial = relay.relay.registry.connections(id)[0]!.serial;
       // Only this connector may take the download.
       for (const other of relay.relay.registry.connections()) if (other.connectorId !== id) other.session.drain('test');

@@ -42,6 +42,19 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'ca.certFile', type: 'path', default: null, doc: 'Operator-supplied CA certificate for connector identities (with `ca.keyFile`); default: a CA the relay creates on first start.' },
   { key: 'ca.keyFile', type: 'path', default: null, doc: 'Key of `ca.certFile`.' },
 
+  { key: 'auth.signInHost', type: 'string', default: null, doc: 'Host of a central sign-in page (e.g. `login.example.com`, pointing at the public listener, not an app host): users sign in there once and the relay hands a session to each app host, so the identity provider needs one redirect URI. Empty: each app host signs users in itself.' },
+  { key: 'auth.sessionMaxAge', type: 'duration', default: 43200000, min: 60000, doc: 'Longest a sign-in session lasts, whatever the identity token says.' },
+  { key: 'auth.loginAttemptsPerUser', type: 'int', default: 5, min: 1, doc: 'Failed local sign-ins per user name in 15 minutes before that name is refused for the rest of the window.' },
+  { key: 'auth.loginAttemptsPerAddress', type: 'int', default: 20, min: 1, doc: 'Failed local sign-ins per client address in 15 minutes.' },
+  { key: 'oidc.issuer', type: 'string', default: null, doc: 'OpenID Connect issuer URL for `--preauth oidc` apps and bearer tokens (discovery at `<issuer>/.well-known/openid-configuration`). Works with Entra ID, Okta, Google, Keycloak, Dex.' },
+  { key: 'oidc.clientId', type: 'string', default: null, doc: 'Client id registered at the provider; its redirect URI is `https://<sign-in host or app host>/.well-known/drawbridge/callback`.' },
+  { key: 'oidc.clientSecret', type: 'string', default: null, doc: 'Client secret (confidential client); empty for a public client using PKCE only. Prefer the environment variable to the config file.' },
+  { key: 'oidc.scopes', type: 'strings', default: ['openid', 'email', 'profile'], doc: 'Scopes requested at sign-in.' },
+  { key: 'oidc.fetchUserinfo', type: 'bool', default: false, doc: 'Also read the provider\'s userinfo endpoint after sign-in (providers that keep claims such as groups out of the ID token).' },
+  { key: 'auth.assertionIssuer', type: 'string', default: 'drawbridge', doc: '`iss` of the `X-Drawbridge-Assertion` JWT; set it to the relay\'s public URL. Applications verify it with `/.well-known/drawbridge/jwks.json` on any app host.' },
+  { key: 'auth.assertionTtl', type: 'duration', default: 120000, min: 10000, doc: 'Lifetime of one identity assertion.' },
+  { key: 'oidc.groupsClaim', type: 'string', default: 'groups', doc: 'Claim holding the user\'s groups (a dotted path reads nested claims, e.g. `realm_access.roles`).' },
+
   { key: 'admin.listen', type: 'listen', default: '127.0.0.1:8081', doc: 'Admin API, `/metrics`, `/healthz`, `/readyz`. Keep it on loopback or a private network.' },
 
   { key: 'tunnel.maxStreams', type: 'int', default: 256, min: 1, max: 65535, doc: 'Concurrent requests per tunnel connection (the connector announces it).' },

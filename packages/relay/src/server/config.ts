@@ -32,6 +32,8 @@ export interface RelayConfig {
     registrationRate: number;
   };
   ca: { certFile: string | null; keyFile: string | null };
+  auth: { signInHost: string | null; sessionMaxAge: number; loginAttemptsPerUser: number; loginAttemptsPerAddress: number; assertionIssuer: string; assertionTtl: number };
+  oidc: { issuer: string | null; clientId: string | null; clientSecret: string | null; scopes: string[]; groupsClaim: string; fetchUserinfo: boolean };
   admin: { listen: ListenAddr };
   tunnel: { maxStreams: number; streamWindow: number; maxFrameSize: number; pingInterval: number; pingTimeout: number };
   queue: { maxLength: number; maxWait: number };
@@ -181,6 +183,9 @@ export function loadRelayConfig(opts: LoadOptions = {}): RelayConfig {
   if ((config.ca.certFile === null) !== (config.ca.keyFile === null)) throw new ConfigError('ca.certFile and ca.keyFile go together: set both or neither');
   if (config.connector.certificateValidity <= config.connector.rotationAge) throw new ConfigError('connector.certificateValidity must be longer than connector.rotationAge, or certificates expire before they rotate');
   if (config.tunnel.pingTimeout <= config.tunnel.pingInterval) throw new ConfigError('tunnel.pingTimeout must be longer than tunnel.pingInterval');
+  if ((config.oidc.issuer === null) !== (config.oidc.clientId === null)) throw new ConfigError('oidc.issuer and oidc.clientId go together: set both to enable OpenID Connect sign-in, or neither');
+  if (config.oidc.issuer !== null && !/^https?:\/\//.test(config.oidc.issuer)) throw new ConfigError('oidc.issuer must be an http(s) URL');
+  if (config.auth.signInHost !== null && !/^[a-z0-9.-]+$/i.test(config.auth.signInHost)) throw new ConfigError('auth.signInHost must be a bare host name, like login.example.com (no scheme, no port)');
   if (config.database !== null && !/^postgres(ql)?:\/\//.test(config.database)) throw new ConfigError('database must be a postgres:// URL, or empty for SQLite in the data dir');
   return config;
 }

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { createAdminServer } from '../admin/index.ts';
 import { ensureAdminCredential } from '../admin/credential.ts';
-import type { AccessGate } from '../access.ts';
+import { createAccessGate } from '../auth/index.ts';
 import { MemoryCatalog } from '../catalog.ts';
 import { createRelayMetrics } from '../metrics.ts';
 import { type Relay, startRelay } from '../relay.ts';
@@ -38,8 +38,6 @@ export interface RunningRelay {
 export interface ServeOptions {
   logger?: Logger;
   now?: () => number;
-  /** Pre-authentication; the access-control module provides it. */
-  gate?: (ctx: { store: Store; config: RelayConfig; logger: Logger; audit(e: NewAuditEvent): Promise<void> }) => Promise<AccessGate> | AccessGate;
 }
 
 function listenHttp(server: http.Server, host: string, port: number): Promise<AddressInfo> {
@@ -98,13 +96,35 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
     });
     const connectorTls = await pki.connectorTls();
     const publicTls = config.public.tlsCertFile && config.public.tlsKeyFile ? { cert: await readFile(config.public.tlsCertFile, 'utf8'), key: await readFile(config.public.tlsKeyFile, 'utf8') } : undefined;
-    const gate = options.gate ? await options.gate({ store, config, logger, audit }) : undefined;
+    const gate = await createAccessGate({
+      store,
+      catalog,
+      logger,
+      clock: now,
+      ...(config.oidc.issuer && config.oidc.clientId
+        ? {
+            oidc: {
+              issuer: config.oidc.issuer,
+              clientId: config.oidc.clientId,
+              ...(config.oidc.clientSecret ? { clientSecret: config.oidc.clientSecret } : {}),
+              scopes: config.oidc.scopes,
+              groupsClaim: config.oidc.groupsClaim,
+              fetchUserinfo: config.oidc.fetchUserinfo,
+            },
+          }
+        : {}),
+      ...(config.auth.signInHost ? { signInHost: config.auth.signInHost } : {}),
+      session: { maxAgeMs: config.auth.sessionMaxAge, keyPeriodMs: Math.max(7 * 86_400_000, config.auth.sessionMaxAge) },
+      local: { perUser: config.auth.loginAttemptsPerUser, perAddress: config.auth.loginAttemptsPerAddress },
+      assertion: { issuer: config.auth.assertionIssuer, ttlMs: config.auth.assertionTtl },
+    });
 
     const relay = await startRelay({
       public: { host: config.public.listen.host, port: config.public.listen.port, tls: publicTls },
       connector: { host: config.connector.listen.host, port: config.connector.listen.port, tls: { cert: connectorTls.cert, key: connectorTls.key, ca: pki.ca.chainPem } },
       catalog,
-      ...(gate ? { gate } : {}),
+      gate,
+      relayRoutes: (req, res, requestId) => gate.routes(req, res, requestId),
       authenticator,
       connectorApi,
       queue: { maxLength: config.queue.maxLength, maxWaitMs: config.queue.maxWait },
@@ -209,6 +229,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
         stopping ??= (async () => {
           for (const t of timers) t();
           sync.stop();
+          gate.close();
           await relay.close();
           admin.closeAllConnections();
           await new Promise<void>((r) => admin.close(() => r()));
