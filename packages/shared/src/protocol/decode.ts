@@ -10,7 +10,7 @@
  * goes on.
  */
 import { ErrorCode, FRAME_HEADER_SIZE, FrameType, MAX_STREAM_ID, MAX_WINDOW } from './constants.ts';
-import { TOKEN_BYTES, isForbiddenInTarget, isForbiddenInValue, readLatin1, readUtf8 } from './bytes.ts';
+import { TOKEN_BYTES, readLatin1, readUtf8 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import type { Frame, HeaderList } from './frames.ts';
 
@@ -27,17 +27,29 @@ const STREAM_TYPES = new Set<number>([
 /** What the decoder yields: a frame, or a stream-scope error for one malformed frame. */
 export type DecodeItem = Frame | ProtocolError;
 
-const notToken = (b: number): boolean => TOKEN_BYTES[b] !== 1;
+// Field kinds: which bytes a Latin-1 field may hold (see bytes.ts).
+const VALUE = 0;
+const TOKEN = 1;
+const TARGET = 2;
 
+function badByte(kind: number, b: number): boolean {
+  if (kind === VALUE) return b === 0x0a || b === 0x0d || b === 0x00;
+  if (kind === TOKEN) return TOKEN_BYTES[b] !== 1;
+  return b <= 0x20 || b === 0x7f;
+}
+
+/**
+ * Reads a payload front to back. Names of fields are passed as functions so
+ * that the text of an error message is only built when there is an error:
+ * this runs for every header of every request.
+ */
 class PayloadReader {
   offset = 0;
-  private readonly view: DataView;
   private readonly buf: Uint8Array;
   private readonly streamId: number;
   constructor(buf: Uint8Array, streamId: number) {
     this.buf = buf;
     this.streamId = streamId;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   fail(message: string): ProtocolError {
     return new ProtocolError('ERR_MALFORMED_FRAME', ErrorCode.PROTOCOL_ERROR, message, 'stream', this.streamId);
@@ -47,38 +59,44 @@ class PayloadReader {
   }
   u16(what: string): number {
     this.need(2, what);
-    const v = this.view.getUint16(this.offset);
+    const b = this.buf;
+    const v = (b[this.offset]! << 8) | b[this.offset + 1]!;
     this.offset += 2;
     return v;
   }
   u32(what: string): number {
     this.need(4, what);
-    const v = this.view.getUint32(this.offset);
+    const b = this.buf;
+    const o = this.offset;
+    const v = b[o]! * 0x100_0000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
     this.offset += 4;
     return v;
   }
-  /** A u16-length-prefixed Latin-1 string; `forbidden` rejects bytes that may not appear in it. */
-  latin1(what: string, forbidden: (b: number) => boolean = isForbiddenInValue): string {
-    const n = this.u16(`${what} length`);
-    this.need(n, what);
-    for (let j = this.offset; j < this.offset + n; j++) {
-      if (forbidden(this.buf[j]!)) throw this.fail(`${what} has a byte (0x${this.buf[j]!.toString(16)}) that is not allowed there`);
+  /** A u16-length-prefixed Latin-1 string of the given kind. */
+  field(kind: number, what: () => string): string {
+    const b = this.buf;
+    if (this.offset + 2 > b.length) throw this.fail(`frame payload ends inside ${what()} length`);
+    const n = (b[this.offset]! << 8) | b[this.offset + 1]!;
+    const start = this.offset + 2;
+    const end = start + n;
+    if (end > b.length) throw this.fail(`frame payload ends inside ${what()}`);
+    for (let j = start; j < end; j++) {
+      if (badByte(kind, b[j]!)) throw this.fail(`${what()} has a byte (0x${b[j]!.toString(16)}) that is not allowed there`);
     }
-    const s = readLatin1(this.buf, this.offset, this.offset + n);
-    this.offset += n;
-    return s;
+    this.offset = end;
+    return readLatin1(b, start, end);
   }
-  token(what: string): string {
-    const s = this.latin1(what, notToken);
-    if (s.length === 0) throw this.fail(`empty ${what}`);
+  token(what: () => string): string {
+    const s = this.field(TOKEN, what);
+    if (s.length === 0) throw this.fail(`empty ${what()}`);
     return s;
   }
   headerBlock(what: string): HeaderList {
-    const count = this.u16(`${what} count`);
-    const out: HeaderList = [];
+    const count = this.u16(what === 'header' ? 'header count' : `${what} count`);
+    const out: HeaderList = new Array<[string, string]>(count);
     for (let i = 0; i < count; i++) {
-      const name = this.token(`${what} name`);
-      out.push([name, this.latin1(`${what} value of ${name.slice(0, 64)}`)]);
+      const name = this.token(() => `${what} name`);
+      out[i] = [name, this.field(VALUE, () => `${what} value of ${name.slice(0, 64)}`)];
     }
     return out;
   }
@@ -111,11 +129,11 @@ export function parseFrame(type: number, flags: number, streamId: number, payloa
       return { type, flags, streamId, hello: { minVersion, maxVersion, maxFrameSize, initialWindow, maxStreams, agent: readUtf8(agentBytes, 0, agentBytes.length) } };
     }
     case FrameType.REQUEST: {
-      const method = r.token('method');
-      const target = r.latin1('request target', isForbiddenInTarget);
+      const method = r.token(() => 'method');
+      const target = r.field(TARGET, () => 'request target');
       if (target.length === 0) throw r.fail('empty request target');
-      const app = r.latin1('app id');
-      const requestId = r.latin1('request id');
+      const app = r.field(VALUE, () => 'app id');
+      const requestId = r.field(VALUE, () => 'request id');
       const headers = r.headerBlock('header');
       const meta = r.headerBlock('meta');
       r.end('REQUEST');
@@ -124,7 +142,7 @@ export function parseFrame(type: number, flags: number, streamId: number, payloa
     case FrameType.RESPONSE: {
       const status = r.u16('status');
       if (status < 100 || status > 999) throw r.fail(`RESPONSE status ${status} is not a 3-digit HTTP status`);
-      const reason = r.latin1('reason');
+      const reason = r.field(VALUE, () => 'reason');
       const headers = r.headerBlock('header');
       r.end('RESPONSE');
       return { type, flags, streamId, head: { status, reason, headers } };

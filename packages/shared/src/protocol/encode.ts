@@ -5,7 +5,7 @@
  * that the peer would have to reject.
  */
 import { ErrorCode, FRAME_HEADER_SIZE, Flags, FrameType, MAX_STREAM_ID, MAX_WINDOW, MIN_MAX_FRAME_SIZE } from './constants.ts';
-import { TOKEN_BYTES, isForbiddenInTarget, isForbiddenInValue, latin1Length, utf8, writeLatin1 } from './bytes.ts';
+import { TOKEN_BYTES, utf8 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import type { HeaderList, Hello, RequestHead, ResponseHead } from './frames.ts';
 
@@ -19,13 +19,25 @@ function checkStreamId(streamId: number, control: boolean): void {
   }
 }
 
+function putU16(buf: Uint8Array, o: number, v: number): void {
+  buf[o] = v >>> 8;
+  buf[o + 1] = v & 0xff;
+}
+
+function putU32(buf: Uint8Array, o: number, v: number): void {
+  buf[o] = v >>> 24;
+  buf[o + 1] = (v >>> 16) & 0xff;
+  buf[o + 2] = (v >>> 8) & 0xff;
+  buf[o + 3] = v & 0xff;
+}
+
 /** Writes the 10-byte frame header into `buf` at `offset`. */
 export function writeFrameHeader(buf: Uint8Array, offset: number, length: number, type: number, flags: number, streamId: number): void {
-  const view = new DataView(buf.buffer, buf.byteOffset + offset, FRAME_HEADER_SIZE);
-  view.setUint32(0, length);
-  view.setUint8(4, type);
-  view.setUint8(5, flags);
-  view.setUint32(6, streamId);
+  // Plain byte stores: a DataView per frame costs more than the frame.
+  putU32(buf, offset, length);
+  buf[offset + 4] = type;
+  buf[offset + 5] = flags;
+  putU32(buf, offset + 6, streamId);
 }
 
 /** The 10-byte header of a frame whose payload the caller sends separately (DATA without a copy). */
@@ -35,58 +47,70 @@ export function encodeFrameHeader(length: number, type: number, flags: number, s
   return buf;
 }
 
-function frame(type: number, flags: number, streamId: number, payloadLength: number): { buf: Uint8Array; view: DataView } {
+function frame(type: number, flags: number, streamId: number, payloadLength: number): Uint8Array {
   const buf = new Uint8Array(FRAME_HEADER_SIZE + payloadLength);
   writeFrameHeader(buf, 0, payloadLength, type, flags, streamId);
-  return { buf, view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength) };
+  return buf;
 }
 
 function checkUint(what: string, v: number, max: number): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw encodeError(`${what} ${v} is not an integer in 0..${max}`);
 }
 
-/** Byte length of a Latin-1 field; also refuses what the decoder would refuse. */
-function latin1Field(name: string, s: string, forbidden?: (c: number) => boolean): number {
-  const n = latin1Length(s);
-  if (n < 0) throw encodeError(`${name} has a character outside Latin-1`);
-  if (n > 0xffff) throw encodeError(`${name} is ${n} bytes, more than the 65535 a frame field holds`);
-  if (forbidden) {
-    for (let i = 0; i < n; i++) if (forbidden(s.charCodeAt(i))) throw encodeError(`${name} has a character (0x${s.charCodeAt(i).toString(16)}) that is not allowed there`);
-  }
-  return n;
+// Field kinds, checked while the field is written: one pass per string, and
+// the error message is only built when there is an error.
+const VALUE = 0;
+const TOKEN = 1;
+const TARGET = 2;
+
+function badChar(kind: number, c: number): boolean {
+  if (c > 0xff) return true;
+  if (kind === VALUE) return c === 0x0a || c === 0x0d || c === 0x00;
+  if (kind === TOKEN) return TOKEN_BYTES[c] !== 1;
+  return c <= 0x20 || c === 0x7f;
 }
 
-const notToken = (c: number): boolean => TOKEN_BYTES[c] !== 1;
+/** Byte length of a u16-prefixed Latin-1 field; refuses what cannot be a field. */
+function fieldLength(name: () => string, s: string, kind: number): number {
+  if (s.length > 0xffff) throw encodeError(`${name()} is ${s.length} bytes, more than the 65535 a frame field holds`);
+  if (kind === TOKEN && s.length === 0) throw encodeError(`${name()} is empty`);
+  return 2 + s.length;
+}
 
-function tokenField(name: string, s: string): number {
-  if (s.length === 0) throw encodeError(`${name} is empty`);
-  return latin1Field(name, s, notToken);
+/** Writes a u16-prefixed Latin-1 field, refusing characters the decoder would refuse. */
+function putField(buf: Uint8Array, o: number, s: string, kind: number, name: () => string): number {
+  const n = s.length;
+  buf[o] = n >>> 8;
+  buf[o + 1] = n & 0xff;
+  o += 2;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (badChar(kind, c)) {
+      if (c > 0xff) throw encodeError(`${name()} has a character outside Latin-1`);
+      throw encodeError(`${name()} has a character (0x${c.toString(16)}) that is not allowed there`);
+    }
+    buf[o + i] = c;
+  }
+  return o + n;
 }
 
 function headerBlockLength(headers: HeaderList, what: string): number {
   if (headers.length > 0xffff) throw encodeError(`${what}: ${headers.length} fields, more than 65535`);
   let n = 2;
   for (const [name, value] of headers) {
-    n += 4 + tokenField(`${what} name`, name) + latin1Field(`${what} value of ${name.slice(0, 64)}`, value, isForbiddenInValue);
+    n += fieldLength(() => `${what} name`, name, TOKEN) + fieldLength(() => `${what} value of ${name.slice(0, 64)}`, value, VALUE);
   }
   return n;
 }
 
-function writeHeaderBlock(buf: Uint8Array, view: DataView, offset: number, headers: HeaderList): number {
-  view.setUint16(offset, headers.length);
+function writeHeaderBlock(buf: Uint8Array, offset: number, headers: HeaderList, what: string): number {
+  putU16(buf, offset, headers.length);
   offset += 2;
   for (const [name, value] of headers) {
-    view.setUint16(offset, name.length);
-    offset = writeLatin1(buf, offset + 2, name);
-    view.setUint16(offset, value.length);
-    offset = writeLatin1(buf, offset + 2, value);
+    offset = putField(buf, offset, name, TOKEN, () => `${what} name`);
+    offset = putField(buf, offset, value, VALUE, () => `${what} value of ${name.slice(0, 64)}`);
   }
   return offset;
-}
-
-function writeShortString(buf: Uint8Array, view: DataView, offset: number, s: string): number {
-  view.setUint16(offset, s.length);
-  return writeLatin1(buf, offset + 2, s);
 }
 
 /** HELLO (stream 0): the first frame each side sends. */
@@ -99,12 +123,12 @@ export function encodeHello(hello: Hello): Uint8Array {
   const agent = utf8(hello.agent);
   // The peer's frame limit is unknown before its HELLO; every peer accepts this much.
   if (16 + agent.length > MIN_MAX_FRAME_SIZE) throw encodeError(`HELLO agent is ${agent.length} bytes; the payload must fit in ${MIN_MAX_FRAME_SIZE}`);
-  const { buf, view } = frame(FrameType.HELLO, 0, 0, 16 + agent.length);
-  view.setUint16(10, hello.minVersion);
-  view.setUint16(12, hello.maxVersion);
-  view.setUint32(14, hello.maxFrameSize);
-  view.setUint32(18, hello.initialWindow);
-  view.setUint32(22, hello.maxStreams);
+  const buf = frame(FrameType.HELLO, 0, 0, 16 + agent.length);
+  putU16(buf, 10, hello.minVersion);
+  putU16(buf, 12, hello.maxVersion);
+  putU32(buf, 14, hello.maxFrameSize);
+  putU32(buf, 18, hello.initialWindow);
+  putU32(buf, 22, hello.maxStreams);
   buf.set(agent, 26);
   return buf;
 }
@@ -114,21 +138,20 @@ export function encodeRequest(streamId: number, head: RequestHead, flags = 0): U
   checkStreamId(streamId, false);
   if (head.target.length === 0) throw encodeError('request target is empty');
   const length =
-    8 +
-    tokenField('method', head.method) +
-    latin1Field('request target', head.target, isForbiddenInTarget) +
-    latin1Field('app id', head.app, isForbiddenInValue) +
-    latin1Field('request id', head.requestId, isForbiddenInValue) +
+    fieldLength(() => 'method', head.method, TOKEN) +
+    fieldLength(() => 'request target', head.target, TARGET) +
+    fieldLength(() => 'app id', head.app, VALUE) +
+    fieldLength(() => 'request id', head.requestId, VALUE) +
     headerBlockLength(head.headers, 'header') +
     headerBlockLength(head.meta, 'meta');
-  const { buf, view } = frame(FrameType.REQUEST, flags & (Flags.END_STREAM | Flags.UPGRADE), streamId, length);
+  const buf = frame(FrameType.REQUEST, flags & (Flags.END_STREAM | Flags.UPGRADE), streamId, length);
   let o = FRAME_HEADER_SIZE;
-  o = writeShortString(buf, view, o, head.method);
-  o = writeShortString(buf, view, o, head.target);
-  o = writeShortString(buf, view, o, head.app);
-  o = writeShortString(buf, view, o, head.requestId);
-  o = writeHeaderBlock(buf, view, o, head.headers);
-  writeHeaderBlock(buf, view, o, head.meta);
+  o = putField(buf, o, head.method, TOKEN, () => 'method');
+  o = putField(buf, o, head.target, TARGET, () => 'request target');
+  o = putField(buf, o, head.app, VALUE, () => 'app id');
+  o = putField(buf, o, head.requestId, VALUE, () => 'request id');
+  o = writeHeaderBlock(buf, o, head.headers, 'header');
+  writeHeaderBlock(buf, o, head.meta, 'meta');
   return buf;
 }
 
@@ -136,18 +159,18 @@ export function encodeRequest(streamId: number, head: RequestHead, flags = 0): U
 export function encodeResponse(streamId: number, head: ResponseHead, flags = 0): Uint8Array {
   checkStreamId(streamId, false);
   if (!Number.isInteger(head.status) || head.status < 100 || head.status > 999) throw encodeError(`status ${head.status} is not a 3-digit HTTP status`);
-  const length = 4 + latin1Field('reason', head.reason, isForbiddenInValue) + headerBlockLength(head.headers, 'header');
-  const { buf, view } = frame(FrameType.RESPONSE, flags & Flags.END_STREAM, streamId, length);
-  view.setUint16(10, head.status);
-  const o = writeShortString(buf, view, 12, head.reason);
-  writeHeaderBlock(buf, view, o, head.headers);
+  const length = 2 + fieldLength(() => 'reason', head.reason, VALUE) + headerBlockLength(head.headers, 'header');
+  const buf = frame(FrameType.RESPONSE, flags & Flags.END_STREAM, streamId, length);
+  putU16(buf, 10, head.status);
+  const o = putField(buf, 12, head.reason, VALUE, () => 'reason');
+  writeHeaderBlock(buf, o, head.headers, 'header');
   return buf;
 }
 
 /** DATA with its payload copied in; see `encodeFrameHeader` to avoid the copy. */
 export function encodeData(streamId: number, data: Uint8Array, flags = 0): Uint8Array {
   checkStreamId(streamId, false);
-  const { buf } = frame(FrameType.DATA, flags & Flags.END_STREAM, streamId, data.length);
+  const buf = frame(FrameType.DATA, flags & Flags.END_STREAM, streamId, data.length);
   buf.set(data, FRAME_HEADER_SIZE);
   return buf;
 }
@@ -155,16 +178,16 @@ export function encodeData(streamId: number, data: Uint8Array, flags = 0): Uint8
 /** TRAILERS: ends the sender's half of the stream with trailer fields. */
 export function encodeTrailers(streamId: number, trailers: HeaderList): Uint8Array {
   checkStreamId(streamId, false);
-  const { buf, view } = frame(FrameType.TRAILERS, 0, streamId, headerBlockLength(trailers, 'trailer'));
-  writeHeaderBlock(buf, view, FRAME_HEADER_SIZE, trailers);
+  const buf = frame(FrameType.TRAILERS, 0, streamId, headerBlockLength(trailers, 'trailer'));
+  writeHeaderBlock(buf, FRAME_HEADER_SIZE, trailers, 'trailer');
   return buf;
 }
 
 export function encodeWindowUpdate(streamId: number, increment: number): Uint8Array {
   checkStreamId(streamId, false);
   if (!Number.isInteger(increment) || increment < 1 || increment > MAX_WINDOW) throw encodeError(`window increment ${increment} out of range`);
-  const { buf, view } = frame(FrameType.WINDOW_UPDATE, 0, streamId, 4);
-  view.setUint32(10, increment);
+  const buf = frame(FrameType.WINDOW_UPDATE, 0, streamId, 4);
+  putU32(buf, 10, increment);
   return buf;
 }
 
@@ -172,15 +195,15 @@ export function encodeReset(streamId: number, errorCode: number, message = ''): 
   checkStreamId(streamId, false);
   checkUint('error code', errorCode, 0xffff_ffff);
   const text = utf8(message);
-  const { buf, view } = frame(FrameType.RESET, 0, streamId, 4 + text.length);
-  view.setUint32(10, errorCode);
+  const buf = frame(FrameType.RESET, 0, streamId, 4 + text.length);
+  putU32(buf, 10, errorCode);
   buf.set(text, 14);
   return buf;
 }
 
 export function encodePing(opaque: Uint8Array, ack = false): Uint8Array {
   if (opaque.length !== 8) throw encodeError('PING payload must be 8 bytes');
-  const { buf } = frame(FrameType.PING, ack ? Flags.ACK : 0, 0, 8);
+  const buf = frame(FrameType.PING, ack ? Flags.ACK : 0, 0, 8);
   buf.set(opaque, FRAME_HEADER_SIZE);
   return buf;
 }
@@ -189,17 +212,17 @@ export function encodeGoaway(lastStreamId: number, errorCode: number, message = 
   checkUint('last stream id', lastStreamId, MAX_STREAM_ID);
   checkUint('error code', errorCode, 0xffff_ffff);
   const text = utf8(message);
-  const { buf, view } = frame(FrameType.GOAWAY, 0, 0, 8 + text.length);
-  view.setUint32(10, lastStreamId);
-  view.setUint32(14, errorCode);
+  const buf = frame(FrameType.GOAWAY, 0, 0, 8 + text.length);
+  putU32(buf, 10, lastStreamId);
+  putU32(buf, 14, errorCode);
   buf.set(text, 18);
   return buf;
 }
 
 export function encodeNotice(kind: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
   checkUint('notice kind', kind, 0xffff);
-  const { buf, view } = frame(FrameType.NOTICE, 0, 0, 2 + body.length);
-  view.setUint16(10, kind);
+  const buf = frame(FrameType.NOTICE, 0, 0, 2 + body.length);
+  putU16(buf, 10, kind);
   buf.set(body, 12);
   return buf;
 }
