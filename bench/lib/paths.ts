@@ -269,11 +269,11 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
     ...(opts.auth
       ? {
           preauth: 'local' as const,
+          // Local users have a name and an id; no e-mail address.
           headers: [
-            { name: 'X-Remote-User', value: '{email}' },
-            { name: 'X-Remote-Name', value: '{name}' },
+            { name: 'X-Remote-User', value: '{name}' },
+            { name: 'X-Remote-Id', value: '{sub}' },
           ],
-          assignments: [{ kind: 'group' as const, id: 'everyone' }],
         }
       : {}),
   });
@@ -288,7 +288,8 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
     const cert = p.client({ cn: id, group: 'test-group' });
     const copts: ConnectorFixtureOptions = {
       relayUrl: relay.ready.connectorUrl as string,
-      config: connectorConfig([app], { connectorId: id, connections }),
+      // The relay reports the apps as it serves them (with pre-authentication, ids come from its store).
+      config: connectorConfig(relay.ready.apps as AppConfig[], { connectorId: id, connections }),
       credentials: { cert: cert.cert, key: cert.key, ca: p.ca.cert },
       connections,
     };
