@@ -21,6 +21,15 @@ export default tseslint.config(
     },
   },
   {
+    // Plain-JS examples people copy: linted for mistakes, not for types.
+    files: ['examples/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { project: false, projectService: false, program: null },
+      globals: { process: 'readonly', URL: 'readonly', console: 'readonly', Buffer: 'readonly' },
+    },
+  },
+  {
     // The protocol core runs anywhere: no Node-specific imports.
     files: ['packages/shared/src/protocol/**/*.ts'],
     rules: {

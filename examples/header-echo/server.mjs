@@ -46,7 +46,7 @@ td:first-child{white-space:nowrap;font-weight:600;width:1%}tr.sso td{background:
 <table id="headers">${rows
       .map(([k, v]) => `<tr class="${/^x-(remote|drawbridge)-/i.test(k) ? 'sso' : ''}"><td>${escape(k)}</td><td>${escape(v)}</td></tr>`)
       .join('')}</table>
-<p><a href="/.drawbridge/signout" id="signout">Sign out</a></p>
+<p><a href="/.well-known/drawbridge/signout" id="signout">Sign out</a></p>
 </body></html>
 `;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });

@@ -67,7 +67,7 @@ export class UserAgent {
   /** One request, no redirect following. */
   async fetch(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
     const u = new URL(url);
-    const target = u.hostname.endsWith('.test') ? `${u.protocol}//127.0.0.1:${u.port}${u.pathname}${u.search}` : url;
+    const target = u.hostname.endsWith('.test') || u.hostname.endsWith('.localhost') ? `${u.protocol}//127.0.0.1:${u.port}${u.pathname}${u.search}` : url;
     const headers: Record<string, string> = { host: u.host, ...init.headers };
     const cookie = this.cookieHeader(u);
     if (cookie) headers.cookie = cookie;

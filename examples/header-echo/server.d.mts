@@ -1,0 +1,3 @@
+import type { Server } from 'node:http';
+/** The header echo application as an unstarted HTTP server. */
+export function createHeaderEcho(): Server;
