@@ -36,15 +36,15 @@ async function startDemo(): Promise<Started> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  proc.stdout!.setEncoding('utf8');
-  proc.stderr!.setEncoding('utf8');
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
   const ready = Promise.withResolvers<void>();
   const onData = (d: string): void => {
     out += d;
     if (out.includes('Press Ctrl-C to stop.')) ready.resolve();
   };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
   proc.once('exit', () => ready.reject(new Error(`the demo stopped before it was ready:\n${out}`)));
   await ready.promise;
   const url = /open +(http:\/\/\S+)/.exec(out)![1]!;
