@@ -5,14 +5,28 @@
  * epoch (see keyring.ts) and are published at `/.well-known/drawbridge/jwks.json`
  * with the previous and next key alongside the current one.
  */
-import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { KeyObject, sign } from 'node:crypto';
+import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { AppConfig, SsoIdentity } from '@drawbridge/shared';
 import { type KeyCodec, KeyRing } from './keyring.ts';
 import type { Store } from '../store/types.ts';
 
 interface SigningKey {
   privateKey: CryptoKey;
+  /** The same key for node:crypto, which signs synchronously. */
+  keyObject: KeyObject;
   publicJwk: JWK;
+}
+
+/**
+ * A compact JWS (ES256, raw r||s signature as RFC 7518 §3.4 requires), signed
+ * with node:crypto. One assertion is signed per request; WebCrypto's
+ * asynchronous job per signature cost several times the signature itself.
+ */
+function signEs256(header: Record<string, unknown>, claims: Record<string, unknown>, key: SigningKey): string {
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  const signature = sign('sha256', Buffer.from(input), { key: key.keyObject, dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 const signingKeyCodec: KeyCodec<SigningKey> = {
@@ -23,7 +37,8 @@ const signingKeyCodec: KeyCodec<SigningKey> = {
   async parse(stored) {
     const jwk = JSON.parse(stored) as JWK;
     const { d: _d, ...publicJwk } = jwk;
-    return { privateKey: (await importJWK(jwk, 'ES256')) as CryptoKey, publicJwk };
+    const privateKey = (await importJWK(jwk, 'ES256')) as CryptoKey;
+    return { privateKey, keyObject: KeyObject.from(privateKey), publicJwk };
   },
 };
 
@@ -85,23 +100,21 @@ export class AssertionSigner {
   async sign(identity: SsoIdentity, app: AppConfig, method: string, requestId: string): Promise<string> {
     const key = await this.keys.current();
     const now = Math.floor(this.clock() / 1000);
-    const build = (withGroups: boolean): Promise<string> => {
+    const build = (withGroups: boolean): string => {
       const claims: Record<string, unknown> = { app: app.id, amr: [method] };
       if (identity.email) claims.email = identity.email;
       if (identity.name) claims.name = identity.name;
       if (withGroups && identity.groups) claims.groups = identity.groups;
       if (!withGroups) claims.groups_omitted = true;
-      return new SignJWT(claims)
-        .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'JWT' })
-        .setIssuer(this.issuer)
-        .setSubject(identity.sub)
-        .setAudience(app.externalHost)
-        .setIssuedAt(now)
-        .setExpirationTime(now + Math.ceil(this.ttlMs / 1000))
-        .setJti(requestId)
-        .sign(key.key.privateKey);
+      claims.iss = this.issuer;
+      claims.sub = identity.sub;
+      claims.aud = app.externalHost;
+      claims.iat = now;
+      claims.exp = now + Math.ceil(this.ttlMs / 1000);
+      claims.jti = requestId;
+      return signEs256({ alg: 'ES256', kid: key.kid, typ: 'JWT' }, claims, key.key);
     };
-    const jwt = await build(true);
+    const jwt = build(true);
     return jwt.length <= this.maxBytes || !identity.groups?.length ? jwt : build(false);
   }
 

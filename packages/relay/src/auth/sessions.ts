@@ -71,9 +71,14 @@ export interface SessionCodecOptions {
 }
 
 /** Seals and opens the relay's encrypted tokens. */
+/** Opened session cookies kept at once, and for how long (a retired key stops working within this). */
+const OPENED_MAX = 10_000;
+const OPENED_TTL_MS = 30_000;
+
 export class SessionCodec {
   private readonly keys: KeyRing<Uint8Array>;
   private readonly clock: () => number;
+  private readonly opened = new Map<string, { session: SessionData; exp: number; until: number }>();
 
   constructor(opts: SessionCodecOptions) {
     this.clock = opts.clock;
@@ -124,8 +129,22 @@ export class SessionCodec {
 
   /** The session of a cookie for `host`; throws `AuthError` (`ERR_SESSION_*`) otherwise. */
   async openSession(token: string, host: string): Promise<SessionData> {
-    const { data } = await this.open('session', token, host);
-    return checkSession(data);
+    // Every request of a signed-in user carries the same cookie: decrypting it
+    // each time was the relay's largest cost on pre-authenticated apps. The
+    // result is kept briefly; expiry is checked again on every hit, and the
+    // caller still checks revocation and the user record each time.
+    const cacheKey = `${host} ${token}`;
+    const now = this.clock();
+    const hit = this.opened.get(cacheKey);
+    if (hit) {
+      if (now < hit.until && now < hit.exp) return hit.session;
+      this.opened.delete(cacheKey);
+    }
+    const { data, exp } = await this.open('session', token, host);
+    const session = checkSession(data);
+    if (this.opened.size >= OPENED_MAX) this.opened.delete(this.opened.keys().next().value!);
+    this.opened.set(cacheKey, { session, exp, until: now + OPENED_TTL_MS });
+    return session;
   }
 
   /** A one-time token for `host`, valid `ttlMs`; its `jti` lets the receiver refuse a replay. */
