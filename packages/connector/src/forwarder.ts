@@ -11,7 +11,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { upstreamFailure } from './errors.ts';
 import { objectToList, rawToList, rewriteLocation, upstreamHeaders } from './headers.ts';
 import { injectOrRefuse } from './sso.ts';
-import { resolveTarget } from './target.ts';
+import { internalUrl, resolveTarget } from './target.ts';
 
 export interface ForwarderOptions {
   logger: Logger;
@@ -25,6 +25,7 @@ export interface ForwarderOptions {
 
 interface PoolEntry {
   key: string;
+  app: AppConfig;
   pool: Pool;
 }
 
@@ -43,10 +44,15 @@ export class Forwarder {
 
   /** The keep-alive pool for an app, rebuilt when its origin or TLS settings change. */
   pool(app: AppConfig): Pool {
-    const origin = new URL(app.internalUrl).origin;
-    const key = `${origin}|${app.insecureSkipVerify}|${app.timeouts.connectMs}`;
     const entry = this.pools.get(app.id);
-    if (entry?.key === key) return entry.pool;
+    // Same configuration object as last time: nothing to compare (the common case, on every request).
+    if (entry?.app === app) return entry.pool;
+    const { origin } = internalUrl(app);
+    const key = `${origin}|${app.insecureSkipVerify}|${app.timeouts.connectMs}`;
+    if (entry?.key === key) {
+      entry.app = app;
+      return entry.pool;
+    }
     if (entry) void entry.pool.close().catch(() => undefined);
     const pool = new Pool(origin, {
       connections: this.opts.connectionsPerApp,
@@ -56,7 +62,7 @@ export class Forwarder {
       maxHeaderSize: this.opts.maxResponseHeaderSize,
       connect: { rejectUnauthorized: !app.insecureSkipVerify, noDelay: true },
     });
-    this.pools.set(app.id, { key, pool });
+    this.pools.set(app.id, { key, app, pool });
     return pool;
   }
 
@@ -87,7 +93,7 @@ export class Forwarder {
     const inject = injectOrRefuse(stream, app, this.opts.injectHeaders);
     if (!inject) return;
     const headers = upstreamHeaders(app, head.headers, inject, false);
-    const externalOrigin = `${metaValue(head.meta, 'proto') ?? 'https'}://${metaValue(head.meta, 'host') ?? app.externalHost}`;
+    const externalOrigin = (): string => `${metaValue(head.meta, 'proto') ?? 'https'}://${metaValue(head.meta, 'host') ?? app.externalHost}`;
 
     let body: Readable | null = null;
     if (!stream.remoteDone) {

@@ -1,5 +1,6 @@
 /** Header handling at the connector, on the way to the internal application. */
 import type { AppConfig, HeaderList } from '@drawbridge/shared';
+import { internalUrl } from './target.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings']);
 
@@ -46,15 +47,19 @@ export function objectToList(headers: Record<string, string | string[] | undefin
 }
 
 /** Rewrites a Location that points at the internal URL so it points at the external host. */
-export function rewriteLocation(app: AppConfig, headers: HeaderList, externalOrigin: string): HeaderList {
-  const internal = new URL(app.internalUrl);
-  const internalOrigin = internal.origin;
-  return headers.map(([n, v]): [string, string] => {
-    if (n.toLowerCase() !== 'location' || !v.startsWith(internalOrigin)) return [n, v];
+export function rewriteLocation(app: AppConfig, headers: HeaderList, externalOrigin: () => string): HeaderList {
+  // Most responses have no Location: leave their list as it is.
+  let i = headers.findIndex(([n]) => n.length === 8 && n.toLowerCase() === 'location');
+  if (i < 0) return headers;
+  const { origin: internalOrigin, base } = internalUrl(app);
+  const out = headers.slice();
+  for (; i < out.length; i++) {
+    const [n, v] = out[i]!;
+    if (n.toLowerCase() !== 'location' || !v.startsWith(internalOrigin)) continue;
     const rest = v.slice(internalOrigin.length);
-    if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) return [n, v];
-    const base = internal.pathname.endsWith('/') ? internal.pathname.slice(0, -1) : internal.pathname;
+    if (rest !== '' && !rest.startsWith('/') && !rest.startsWith('?')) continue;
     const path = base && rest.startsWith(base) ? rest.slice(base.length) || '/' : rest || '/';
-    return [n, externalOrigin + path];
-  });
+    out[i] = [n, externalOrigin() + path];
+  }
+  return out;
 }
