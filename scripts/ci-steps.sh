@@ -9,3 +9,6 @@ pnpm install --frozen-lockfile
 bash scripts/check-deploy.sh
 # The README's test command:
 pnpm test
+# Benchmark smoke run: seconds long, figures only (no thresholds); peers that
+# cannot be installed here are skipped and named in its output.
+pnpm bench --quick
