@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, watch } from 'node:fs';
+import { mkdtempSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -59,6 +59,7 @@ describe('drawbridge-connector CLI', () => {
 
   it('exits 2 on usage errors', async () => {
     assert.equal((await cli('register')).code, 2);
+    assert.equal((await cli('register', '--relay', relay.connectorUrl)).code, 2, 'no token from any source');
     assert.equal((await cli('frobnicate')).code, 2);
   });
 
@@ -70,7 +71,10 @@ describe('drawbridge-connector CLI', () => {
   });
 
   it('registers, runs, reports status and metrics, and stops on SIGTERM', async () => {
-    const reg = await cli('register', '--relay', relay.connectorUrl, '--token', await token(), '--ca-pin', relay.caPin, '--name', 'cli-test', '--state-dir', stateDir, '--json');
+    // The token from a file, so it never shows in `ps`.
+    const tokenFile = join(stateDir, '..', 'token');
+    writeFileSync(tokenFile, `${await token()}\n`, { mode: 0o600 });
+    const reg = await cli('register', '--relay', relay.connectorUrl, '--token-file', tokenFile, '--ca-pin', relay.caPin, '--name', 'cli-test', '--state-dir', stateDir, '--json');
     assert.equal(reg.code, 0, reg.stderr);
     const registered = JSON.parse(reg.stdout) as { id: string; name: string; group: { name: string } };
     assert.equal(registered.name, 'cli-test');
@@ -109,6 +113,23 @@ describe('drawbridge-connector CLI', () => {
     runner.kill('SIGTERM');
     const [code] = (await exited) as [number];
     assert.equal(code, 0);
+    runner = undefined;
+  });
+
+  it('exits 3 when the relay revokes it, so service managers stop restarting it', async () => {
+    const opened = Promise.all([once(relay.events, 'open'), once(relay.events, 'open')]);
+    const proc = spawn(process.execPath, [CLI, 'run', '--state-dir', stateDir, '--log-level', 'silent'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    runner = proc;
+    let stderr = '';
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (d: string) => (stderr += d));
+    const events = (await opened) as Array<[{ connectorId: string }]>;
+    const connectorId = events[0]![0].connectorId;
+    const exited = once(proc, 'exit');
+    await relay.store.revokeConnector(connectorId, Date.now());
+    const [code] = (await exited) as [number];
+    assert.equal(code, 3);
+    assert.match(stderr, /ERR_CERT_REVOKED/);
     runner = undefined;
   });
 });

@@ -91,6 +91,14 @@ describe('connector identity', () => {
       assert.equal(await res.body.text(), 'hello from /x');
       const events = await relay.store.listAudit({ type: 'connector.registered' });
       assert.ok(events.some((e) => e.connector === config.connectorId));
+      // The admin listener shows it to monitoring, without the admin credential.
+      const metrics = await (await request(`${relay.adminUrl}/metrics`, { dispatcher: client })).body.text();
+      assert.match(metrics, new RegExp(`drawbridge_connector_certificate_expiry_seconds\\{connector="${config.connectorId}"\\} 3\\d{7}`));
+      assert.match(metrics, /drawbridge_tunnel_connections\{group="grp_\w+"\} 2/);
+      assert.match(metrics, /drawbridge_requests_total\{app="hello",status="200"\} 1/);
+      assert.match(metrics, /drawbridge_registrations_total\{outcome="success",code=""\} \d/);
+      assert.equal((await request(`${relay.adminUrl}/healthz`, { dispatcher: client })).statusCode, 200);
+      assert.equal((await request(`${relay.adminUrl}/readyz`, { dispatcher: client })).statusCode, 200);
     } finally {
       await service.stop(200);
     }

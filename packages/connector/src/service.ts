@@ -57,7 +57,11 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
   const logger = opts.logger ?? pino({ name: 'drawbridge-connector' });
   const now = opts.now ?? Date.now;
   let state = await readState(opts.stateDir);
-  const client = new RelayClient(state.relayUrl, state, CONNECTOR_VERSION);
+  // Registered with a pin: trust only the relay's CA from now on. Registered
+  // without one: the relay has a publicly trusted certificate; keep trusting
+  // the system store, which survives the operator renewing that certificate.
+  const trust = (s: StateFiles): { cert: string; key: string; ca?: string } => ({ cert: s.cert, key: s.key, ...(s.caPin ? { ca: s.ca } : {}) });
+  const client = new RelayClient(state.relayUrl, trust(state), CONNECTOR_VERSION);
   // Set once the tunnels start; rotation before that only updates the files.
   const live: { connector?: Connector; metricsUrl?: string } = {};
   let rotating: Promise<void> | undefined;
@@ -69,8 +73,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
       const next: StateFiles = { ...state, key: identity.keyPem, cert: renewed.certificate, ca: renewed.caChain };
       await writeStateFiles(opts.stateDir, next);
       state = next;
-      client.setCredentials(next);
-      live.connector?.tunnel.rotate(next);
+      client.setCredentials(trust(next));
+      live.connector?.tunnel.rotate(trust(next));
       logger.info({ notAfter: new Date(renewed.notAfter).toISOString() }, 'certificate renewed');
     })().finally(() => (rotating = undefined));
     return rotating;
@@ -131,7 +135,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
   const fatal = Promise.withResolvers<DrawbridgeError>();
   const connector = startConnector({
     relayUrl: state.relayUrl,
-    credentials: state,
+    credentials: trust(state),
     config: puller,
     logger,
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
@@ -162,7 +166,14 @@ export async function startService(opts: ServiceOptions): Promise<RunningConnect
   };
 }
 
-/** Runs until SIGINT/SIGTERM (exit 0) or a fatal refusal (exit 1 with the reason). */
+/**
+ * Exit status when the relay refuses this connector for good (revoked,
+ * unknown, foreign or expired certificate): restarting cannot help, so service
+ * managers should not (systemd: RestartPreventExitStatus=3).
+ */
+export const EXIT_REFUSED = 3;
+
+/** Runs until SIGINT/SIGTERM (exit 0) or a final refusal (EXIT_REFUSED, with the reason on stderr). */
 export async function runService(opts: ServiceOptions): Promise<number> {
   const running = await startService(opts);
   const metrics = opts.metricsListen ? await serveConnectorMetrics(running, opts.metricsListen.host, opts.metricsListen.port) : undefined;
@@ -181,7 +192,7 @@ export async function runService(opts: ServiceOptions): Promise<number> {
   await running.stop();
   if (outcome) {
     process.stderr.write(`drawbridge-connector: ${outcome.message} (${outcome.code})\n`);
-    return 1;
+    return EXIT_REFUSED;
   }
   return 0;
 }

@@ -13,12 +13,15 @@ export interface RelayMetrics {
   queueWait(groupId: string, waitedMs: number, ok: boolean): void;
   registration(outcome: 'success' | 'refused', code?: string): void;
   tunnelRefused(code: string): void;
-  /** Seconds until each connector's newest certificate expires (set by the serve loop). */
+  /** Seconds until each connector's newest certificate expires (read from the store at scrape time). */
   certificateExpiry: Gauge<'connector'>;
   render(): Promise<string>;
 }
 
-export function createRelayMetrics(tunnels: () => TunnelRegistry | undefined): RelayMetrics {
+/** Newest certificate expiry (epoch ms) of each connector that is not revoked. */
+export type CertificateExpiries = () => Promise<Map<string, number>>;
+
+export function createRelayMetrics(tunnels: () => TunnelRegistry | undefined, certificateExpiries?: CertificateExpiries): RelayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'drawbridge_relay_' });
   const requests = new Counter({ name: 'drawbridge_requests_total', help: 'User requests by app and status', labelNames: ['app', 'status'], registers: [registry] });
@@ -77,7 +80,19 @@ export function createRelayMetrics(tunnels: () => TunnelRegistry | undefined): R
       this.set((tunnels()?.connections() ?? []).reduce((n, c) => n + c.session.openStreams, 0));
     },
   });
-  const certificateExpiry = new Gauge({ name: 'drawbridge_connector_certificate_expiry_seconds', help: 'Seconds until the newest certificate of each connector expires', labelNames: ['connector'], registers: [registry] });
+  const certificateExpiry = new Gauge({
+    name: 'drawbridge_connector_certificate_expiry_seconds',
+    help: 'Seconds until the newest certificate of each connector (not revoked) expires',
+    labelNames: ['connector'],
+    registers: [registry],
+    async collect() {
+      if (!certificateExpiries) return;
+      const expiries = await certificateExpiries();
+      this.reset();
+      const now = Date.now();
+      for (const [connector, notAfter] of expiries) this.set({ connector }, Math.round((notAfter - now) / 1000));
+    },
+  });
 
   return {
     registry,

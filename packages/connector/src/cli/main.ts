@@ -33,17 +33,23 @@ program
   .command('register')
   .description('enrol this host with a relay, using a registration token from `drawbridge-relay token create`')
   .requiredOption('--relay <url>', "URL of the relay's connector listener, e.g. https://relay.example.com:8443")
-  .requiredOption('--token <token>', 'registration token')
+  .addOption(new Option('--token <token>', 'registration token (visible in `ps`: prefer --token-file or the environment)').env('DRAWBRIDGE_REGISTRATION_TOKEN'))
+  .option('--token-file <file>', 'read the registration token from this file')
   .option('--ca-pin <pin>', "sha256:<hex> of the relay's CA; required unless the relay has a publicly trusted certificate")
   .option('--name <name>', 'name shown in `drawbridge-relay connector list` (default: host name)')
   .option('--json', 'print the result as JSON')
   .addOption(stateDirOption())
-  .action(async (o: { relay: string; token: string; caPin?: string; name?: string; json?: boolean; stateDir: string }) => {
+  .action(async (o: { relay: string; token?: string; tokenFile?: string; caPin?: string; name?: string; json?: boolean; stateDir: string }) => {
     try {
       const stateDir = resolve(o.stateDir);
+      const token = o.tokenFile ? (await readFile(o.tokenFile, 'utf8')).trim() : o.token;
+      if (!token) {
+        process.stderr.write('drawbridge-connector: register needs a token: --token-file FILE, DRAWBRIDGE_REGISTRATION_TOKEN or --token\n');
+        process.exit(2);
+      }
       const r = await registerConnector({
         relayUrl: o.relay,
-        token: o.token,
+        token,
         caPin: o.caPin,
         name: o.name,
         stateDir,
@@ -60,7 +66,7 @@ program
 
 program
   .command('run')
-  .description('connect to the relay and serve requests until stopped')
+  .description('connect to the relay and serve requests until stopped (exit 3 when the relay refuses this connector for good)')
   .addOption(stateDirOption())
   .addOption(new Option('--log-level <level>', 'log level').env('DRAWBRIDGE_LOG_LEVEL').default('info'))
   .addOption(new Option('--metrics-listen <host:port>', 'serve Prometheus /metrics and /healthz on this local address').env('DRAWBRIDGE_METRICS_LISTEN'))

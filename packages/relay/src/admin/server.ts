@@ -95,7 +95,10 @@ export function createAdminServer(ctx: AdminContext): http.Server {
         return answer.status;
       })
       .then((status) => {
-        ctx.logger.info({ method: req.method, path: new URL(req.url ?? '/', 'http://admin.invalid').pathname, status, ms: Date.now() - started }, 'admin request');
+        const path = new URL(req.url ?? '/', 'http://admin.invalid').pathname;
+        // Probes and scrapes come every few seconds: keep them out of the info log.
+        const level = path === '/healthz' || path === '/readyz' || path === '/metrics' ? 'debug' : 'info';
+        ctx.logger[level]({ method: req.method, path, status, ms: Date.now() - started }, 'admin request');
       }, () => undefined);
   });
   return server;

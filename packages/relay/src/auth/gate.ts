@@ -109,7 +109,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     const assertion = await ctx.signer.sign(identity, app, identity.method, requestId);
     try {
       const meta = identityMeta(app, forwardedIdentity(app, identity), assertion, ctx.maxSsoHeaderBytes);
-      return { ok: { meta, strip: ruleHeaderNames(app) }, identity };
+      return { ok: { meta, strip: ruleHeaderNames(app), user: accountName(identity) }, identity };
     } catch (err) {
       if (!(err instanceof SsoRuleError)) throw err;
       await ctx.audit.record({ type: 'sso.header_failed', outcome: 'failure', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { header: err.header, reason: err.code, message: err.message } });

@@ -14,6 +14,8 @@ import { pageForStreamError } from './stream-errors.ts';
 /** Who the user is, as far as the relay has established (issue: pre-authentication). */
 export interface RequestIdentity {
   meta: HeaderList;
+  /** Who the user is, for the access log (never secret). */
+  user?: string;
   /** Header names the connector will set itself; client copies are dropped. */
   strip?: ReadonlySet<string>;
 }
@@ -32,6 +34,7 @@ export interface ExchangeSummary {
   status: number;
   error?: string;
   connectorId?: string;
+  user?: string;
   bytesIn: number;
   bytesOut: number;
   startedAt: number;
@@ -57,7 +60,7 @@ function trailerList(req: IncomingMessage): HeaderList {
 
 /** Proxies one HTTP request; resolves when the exchange is over. */
 export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', identity: RequestIdentity): void {
-  const summary: ExchangeSummary = { requestId, app, status: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now() };
+  const summary: ExchangeSummary = { requestId, app, status: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now(), ...(identity.user ? { user: identity.user } : {}) };
   const finish = (status: number, error?: string): void => {
     if (summary.status !== 0) return;
     summary.status = status;

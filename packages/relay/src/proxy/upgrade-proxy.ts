@@ -55,7 +55,7 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
   const finish = (status: number, error?: string): void => {
     if (done) return;
     done = true;
-    ctx.onDone?.({ requestId, app, status, bytesIn: 0, bytesOut: 0, startedAt, ...(error ? { error } : {}) });
+    ctx.onDone?.({ requestId, app, status, bytesIn: 0, bytesOut: 0, startedAt, ...(error ? { error } : {}), ...(identity.user ? { user: identity.user } : {}) });
   };
 
   socket.on('error', () => socket.destroy());

@@ -69,7 +69,25 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
     // The relay starts last; parts built before it reach it through this slot.
     const live: { relay?: Relay } = {};
     const events = new EventEmitter();
-    const metrics = createRelayMetrics(() => live.relay?.registry);
+    // Scrapes come every few seconds; the store is asked at most once a minute.
+    let expiries: { at: number; value: Promise<Map<string, number>> } | undefined;
+    const certificateExpiries = (): Promise<Map<string, number>> => {
+      if (!expiries || now() - expiries.at > 60_000) {
+        const value = (async () => {
+          const out = new Map<string, number>();
+          for (const c of await store.listConnectors()) {
+            if (c.revokedAt !== null) continue;
+            const certs = (await store.listCertificates(c.id)).filter((x) => x.revokedAt === null);
+            if (certs.length > 0) out.set(c.id, Math.max(...certs.map((x) => x.notAfter)));
+          }
+          return out;
+        })();
+        expiries = { at: now(), value };
+        value.catch(() => (expiries = undefined));
+      }
+      return expiries.value;
+    };
+    const metrics = createRelayMetrics(() => live.relay?.registry, certificateExpiries);
     const catalog = new MemoryCatalog();
     const sync = syncWithStore(store, catalog, () => live.relay, logger);
     await sync.ready;
@@ -141,7 +159,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       onExchange: (s) => {
         metrics.exchange(s);
         logger.info(
-          { requestId: s.requestId, app: s.app.name, connector: s.connectorId, status: s.status, error: s.error, ms: Date.now() - s.startedAt, bytesIn: s.bytesIn, bytesOut: s.bytesOut },
+          { requestId: s.requestId, app: s.app.name, connector: s.connectorId, user: s.user, status: s.status, error: s.error, ms: Date.now() - s.startedAt, bytesIn: s.bytesIn, bytesOut: s.bytesOut },
           'request',
         );
       },
