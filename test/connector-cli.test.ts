@@ -123,7 +123,7 @@ describe('drawbridge-connector CLI', () => {
     let stderr = '';
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (d: string) => (stderr += d));
-    const events = (await opened) as Array<[{ connectorId: string }]>;
+    const events = (await opened) as unknown as Array<[{ connectorId: string }]>;
     const connectorId = events[0]![0].connectorId;
     const exited = once(proc, 'exit');
     await relay.store.revokeConnector(connectorId, Date.now());
