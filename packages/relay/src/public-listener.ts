@@ -5,10 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import type { BlockList } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AccessGate } from './access.ts';
 import type { AppCatalog } from './catalog.ts';
+import { resolveClient } from './proxy/client-info.ts';
 import { routingHost } from './proxy/headers.ts';
 import { type ExchangeContext, proxyHttp } from './proxy/http-proxy.ts';
 import { Pages, sendErrorPage } from './proxy/pages.ts';
@@ -25,6 +27,8 @@ export interface PublicListenerOptions {
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   logger: Logger;
+  /** Load balancers whose X-Forwarded-For/-Proto are believed (public.trustedProxies). */
+  trustedProxies?: BlockList | undefined;
   /** Requests for paths under `/.well-known/drawbridge/` and sign-in pages, answered by the relay itself. */
   relayRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
 }
@@ -32,7 +36,6 @@ export interface PublicListenerOptions {
 const ROBOTS = 'User-agent: *\nDisallow: /\n';
 
 export function createPublicServer(opts: PublicListenerOptions): http.Server {
-  const proto = opts.tls ? 'https' : 'http';
   const serverOpts: http.ServerOptions = {
     maxHeaderSize: opts.maxHeaderSize,
     // Bodies are streamed and bounded per app; a whole-request timer would cut
@@ -44,6 +47,7 @@ export function createPublicServer(opts: PublicListenerOptions): http.Server {
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = randomUUID();
+    const { proto } = resolveClient(req, opts.trustedProxies);
     const host = routingHost(req.headers.host);
     if (!host) {
       sendErrorPage(res, Pages.badHost(), requestId);
@@ -77,6 +81,7 @@ export function createPublicServer(opts: PublicListenerOptions): http.Server {
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const requestId = randomUUID();
+    const { proto } = resolveClient(req, opts.trustedProxies);
     const host = routingHost(req.headers.host);
     const app = host ? opts.catalog.findByHost(host) : undefined;
     if (!app) {

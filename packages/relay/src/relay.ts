@@ -2,7 +2,7 @@
  * Composition root of the relay: builds the parts and wires them together.
  * No routing, sign-in or queueing logic lives here.
  */
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 import type http from 'node:http';
 import type https from 'node:https';
 import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, NoticeKind, type SessionLimits } from '@drawbridge/shared';
@@ -20,7 +20,7 @@ export interface ListenAddress {
 }
 
 export interface RelayOptions {
-  public: ListenAddress & { tls?: { cert: string; key: string } | undefined };
+  public: ListenAddress & { tls?: { cert: string; key: string } | undefined; trustedProxies?: BlockList | undefined };
   connector: ListenAddress & { tls: { cert: string; key: string; ca: string } };
   catalog: AppCatalog;
   gate?: AccessGate;
@@ -78,6 +78,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
 
   const publicServer = createPublicServer({
     tls: opts.public.tls,
+    trustedProxies: opts.public.trustedProxies,
     catalog: opts.catalog,
     gate: opts.gate ?? passthroughGate,
     exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: 5_000, onDone: (s) => opts.onExchange?.(s) },

@@ -3,7 +3,7 @@
  * cookies (RFC 6265), where a request came from, form bodies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { clientInfo } from '../proxy/client-info.ts';
 import { RELAY_COOKIE_PREFIX, REQUEST_ID_HEADER } from '../proxy/headers.ts';
 
 /** Every cookie of the relay starts with this (after an optional `__Host-`/`__Secure-` prefix); proxy/headers.ts strips them. */
@@ -11,8 +11,9 @@ export const COOKIE_PREFIX = RELAY_COOKIE_PREFIX;
 /** The prefix under which the relay answers on every host. */
 export const RELAY_PATH = '/.well-known/drawbridge/';
 
+/** Whether the user reached us over HTTPS (directly, or via a trusted load balancer). */
 export function isSecure(req: IncomingMessage): boolean {
-  return (req.socket as Partial<TLSSocket>).encrypted === true;
+  return clientInfo(req).proto === 'https';
 }
 
 /** `:8080` when the Host header carries a port, else ''. */

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AppConfig, DrawbridgeError, ErrorCode, type HeaderList, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection, TunnelRegistry } from '../tunnel/registry.ts';
+import { clientInfo } from './client-info.ts';
 import { REQUEST_ID_HEADER, requestHeaders, responseHeaders } from './headers.ts';
 import { Pages, sendErrorPage } from './pages.ts';
 import { pageForStreamError } from './stream-errors.ts';
@@ -40,7 +41,13 @@ export interface ExchangeSummary {
   startedAt: number;
 }
 
+/** The user's address (through trusted load balancers), for logs, audit and rate limits. */
 export function clientAddress(req: IncomingMessage): string {
+  return clientInfo(req).address;
+}
+
+/** The immediate peer: what this hop appends to X-Forwarded-For. */
+export function peerAddress(req: IncomingMessage): string {
   const a = req.socket.remoteAddress ?? '';
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
@@ -86,7 +93,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     app: app.id,
     requestId,
     headers: requestHeaders(req.rawHeaders, {
-      clientAddress: clientAddress(req),
+      clientAddress: peerAddress(req),
       proto,
       host: req.headers.host ?? app.externalHost,
       requestId,

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { type AppConfig, DrawbridgeError, ErrorCode, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection } from '../tunnel/registry.ts';
 import { REQUEST_ID_HEADER, requestHeaders, responseHeaders } from './headers.ts';
-import { clientAddress, type ExchangeContext, type RequestIdentity } from './http-proxy.ts';
+import { clientAddress, type ExchangeContext, peerAddress, type RequestIdentity } from './http-proxy.ts';
 import { type ErrorPage, renderErrorPage } from './pages.ts';
 import { pageForStreamError } from './stream-errors.ts';
 
@@ -37,7 +37,7 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
     app: app.id,
     requestId,
     headers: requestHeaders(req.rawHeaders, {
-      clientAddress: clientAddress(req),
+      clientAddress: peerAddress(req),
       proto,
       host: req.headers.host ?? app.externalHost,
       requestId,

@@ -24,6 +24,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'public.listen', type: 'listen', default: '0.0.0.0:8080', doc: 'Address users reach (`host:port`).' },
   { key: 'public.tlsCertFile', type: 'path', default: null, doc: 'PEM certificate (chain) for HTTPS on the public listener; reloaded when the file changes. Without it the listener speaks HTTP (put a TLS-terminating load balancer in front).' },
   { key: 'public.tlsKeyFile', type: 'path', default: null, doc: 'PEM private key for `public.tlsCertFile`.' },
+  { key: 'public.trustedProxies', type: 'strings', default: [], doc: 'Addresses or CIDR ranges of load balancers in front of the public listener. Only from these does the relay believe `X-Forwarded-For` (the user\'s address, for logs, audit and rate limits) and `X-Forwarded-Proto` (so sign-in URLs and `Secure` cookies stay right when the balancer terminates TLS).' },
   { key: 'public.maxHeaderSize', type: 'size', default: 16384, min: 1024, max: 1048576, doc: 'Largest request head a user may send; larger gets 431.' },
   { key: 'public.headersTimeout', type: 'duration', default: 30000, min: 1000, doc: 'Time a client has to send its request head (slowloris guard).' },
   { key: 'public.keepAliveTimeout', type: 'duration', default: 65000, min: 1000, doc: 'Idle keep-alive time of user connections (longer than typical load balancer idle timeouts).' },

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DrawbridgeError, parseDuration, parseSize } from '@drawbridge/shared';
 import { parse as parseYaml } from 'yaml';
+import { trustedProxies } from '../proxy/client-info.ts';
 import { envName, SETTING_BY_KEY, SETTINGS, type Setting } from './config-schema.ts';
 
 export interface ListenAddr {
@@ -18,7 +19,7 @@ export interface RelayConfig {
   dataDir: string;
   database: string | null;
   log: { level: string };
-  public: { listen: ListenAddr; tlsCertFile: string | null; tlsKeyFile: string | null; maxHeaderSize: number; headersTimeout: number; keepAliveTimeout: number };
+  public: { listen: ListenAddr; tlsCertFile: string | null; tlsKeyFile: string | null; trustedProxies: string[]; maxHeaderSize: number; headersTimeout: number; keepAliveTimeout: number };
   connector: {
     listen: ListenAddr;
     url: string | null;
@@ -183,6 +184,11 @@ export function loadRelayConfig(opts: LoadOptions = {}): RelayConfig {
   if ((config.ca.certFile === null) !== (config.ca.keyFile === null)) throw new ConfigError('ca.certFile and ca.keyFile go together: set both or neither');
   if (config.connector.certificateValidity <= config.connector.rotationAge) throw new ConfigError('connector.certificateValidity must be longer than connector.rotationAge, or certificates expire before they rotate');
   if (config.tunnel.pingTimeout <= config.tunnel.pingInterval) throw new ConfigError('tunnel.pingTimeout must be longer than tunnel.pingInterval');
+  try {
+    trustedProxies(config.public.trustedProxies);
+  } catch (err) {
+    throw new ConfigError(`setting public.trustedProxies: ${(err as Error).message}`);
+  }
   if ((config.oidc.issuer === null) !== (config.oidc.clientId === null)) throw new ConfigError('oidc.issuer and oidc.clientId go together: set both to enable OpenID Connect sign-in, or neither');
   if (config.oidc.issuer !== null && !/^https?:\/\//.test(config.oidc.issuer)) throw new ConfigError('oidc.issuer must be an http(s) URL');
   if (config.auth.signInHost !== null && !/^[a-z0-9.-]+$/i.test(config.auth.signInHost)) throw new ConfigError('auth.signInHost must be a bare host name, like login.example.com (no scheme, no port)');

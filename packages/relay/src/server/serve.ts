@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { createAdminServer } from '../admin/index.ts';
 import { ensureAdminCredential } from '../admin/credential.ts';
 import { createAccessGate } from '../auth/index.ts';
+import { trustedProxies } from '../proxy/client-info.ts';
 import { MemoryCatalog } from '../catalog.ts';
 import { createRelayMetrics } from '../metrics.ts';
 import { type Relay, startRelay } from '../relay.ts';
@@ -138,7 +139,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
     });
 
     const relay = await startRelay({
-      public: { host: config.public.listen.host, port: config.public.listen.port, tls: publicTls },
+      public: { host: config.public.listen.host, port: config.public.listen.port, tls: publicTls, trustedProxies: trustedProxies(config.public.trustedProxies) },
       connector: { host: config.connector.listen.host, port: config.connector.listen.port, tls: { cert: connectorTls.cert, key: connectorTls.key, ca: pki.ca.chainPem } },
       catalog,
       gate,
