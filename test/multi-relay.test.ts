@@ -1,0 +1,83 @@
+/**
+ * Several relays on one PostgreSQL: they share the CA, the applications and
+ * the connectors, and a change made through one relay takes effect on the
+ * tunnels another relay holds.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { request } from 'undici';
+import { registerConnector, type RunningConnector, startService } from '@drawbridge/connector';
+import { hashToken } from '../packages/relay/src/store/index.ts';
+import type { RunningRelay } from '../packages/relay/src/server/serve.ts';
+import { appConfig, client, logger, type Origin, startOrigin } from './helpers/harness.ts';
+import { serve, serveConfig } from './helpers/serve.ts';
+
+const SERVER = process.env.DRAWBRIDGE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+describe('two relays on one PostgreSQL', () => {
+  const database = `drawbridge_e2e_${process.pid}_${randomBytes(4).toString('hex')}`;
+  let admin: pg.Client;
+  let a: RunningRelay;
+  let b: RunningRelay;
+  let origin: Origin;
+  let service: RunningConnector | undefined;
+
+  before(async () => {
+    admin = new pg.Client({ connectionString: SERVER });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = new URL(SERVER);
+    url.pathname = `/${database}`;
+    origin = await startOrigin((req, res) => res.end(`internal ${req.url}`));
+    // Start one after the other and then at once: migrations and CA creation must agree either way.
+    a = await serve(serveConfig({ database: url.toString() }));
+    b = await serve(serveConfig({ database: url.toString() }));
+  });
+
+  after(async () => {
+    await service?.stop(100);
+    await b?.stop();
+    await a?.stop();
+    await origin?.close();
+    await client.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  });
+
+  it('share one connector CA', () => {
+    assert.equal(a.caPin, b.caPin);
+  });
+
+  it('a connector registered through one relay is told about apps created through the other, and revocation on the other closes its tunnels', async () => {
+    // Token minted on B, registration and tunnels on A.
+    const secret = `dbt_${randomBytes(32).toString('base64url')}`;
+    const group = await b.store.ensureGroup('default');
+    await b.store.createToken({ tokenHash: hashToken(secret), groupId: group.id, expiresAt: Date.now() + 60_000, uses: 1 });
+    const dir = join(mkdtempSync(join(tmpdir(), 'drawbridge-multi-')), 'state');
+    await registerConnector({ relayUrl: a.connectorUrl, token: secret, caPin: a.caPin, stateDir: dir });
+    service = await startService({ stateDir: dir, logger, backoff: { initialMs: 50, maxMs: 200 } });
+    const id = service.puller.current()!.connectorId;
+    while (a.relay.registry.connections(id).length < 2) await once(a.events, 'open');
+
+    // An app created through B reaches the connector on A through PostgreSQL's notifications.
+    const pulled = once(service.puller, 'config');
+    await b.store.createApp({ ...appConfig({ internalUrl: origin.url }), group: group.id });
+    await pulled;
+    const res = await request(`${a.relay.publicUrl}/via-a`, { headers: { host: 'hello.test' }, dispatcher: client });
+    assert.equal(await res.body.text(), 'internal /via-a');
+
+    // Revoked through B: A closes the tunnels within a second.
+    const closed = Promise.all([once(a.events, 'close'), once(a.events, 'close')]);
+    const started = performance.now();
+    await b.store.revokeConnector(id, Date.now());
+    await closed;
+    assert.ok(performance.now() - started < 1000, `took ${Math.round(performance.now() - started)} ms`);
+    assert.equal((await service.fatal).code, 'ERR_CERT_REVOKED');
+  });
+});
