@@ -6,6 +6,7 @@
 import { validateHeaderRule, type Assignment, type HeaderRule } from '@drawbridge/shared';
 import { AdminErrorCode, invalid } from './errors.ts';
 import { asArray, asString, readObject, requireField } from './validate.ts';
+import { HOP_BY_HOP } from '../proxy/headers.ts';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
@@ -56,15 +57,7 @@ export function asInternalUrl(value: unknown, field: string): string {
 
 /** Fields that describe one connection, or that the relay itself sets; a rule may not set them. */
 const RESERVED_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+  ...HOP_BY_HOP,
   'http2-settings',
   'host',
   'content-length',

@@ -5,7 +5,7 @@
 import type { HeaderList } from '@drawbridge/shared';
 
 /** Fields that describe one connection and never cross a proxy. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

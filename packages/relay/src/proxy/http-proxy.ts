@@ -65,6 +65,19 @@ function trailerList(req: IncomingMessage): HeaderList {
   return out;
 }
 
+/** What travels to the connector in the REQUEST frame (see docs/protocol.md §5.2). */
+export function requestHead(app: AppConfig, req: IncomingMessage, requestId: string, proto: 'http' | 'https', identity: RequestIdentity, upgrade: boolean): RequestHead {
+  const host = req.headers.host ?? app.externalHost;
+  return {
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    app: app.id,
+    requestId,
+    headers: requestHeaders(req.rawHeaders, { clientAddress: peerAddress(req), proto, host, requestId, upgrade, ...(identity.strip ? { strip: identity.strip } : {}) }),
+    meta: [['proto', proto], ['host', host], ['client', clientAddress(req)], ...identity.meta],
+  };
+}
+
 /** Proxies one HTTP request; resolves when the exchange is over. */
 export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', identity: RequestIdentity): void {
   const summary: ExchangeSummary = { requestId, app, status: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now(), ...(identity.user ? { user: identity.user } : {}) };
@@ -87,21 +100,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     return;
   }
 
-  const head: RequestHead = {
-    method: req.method ?? 'GET',
-    target: req.url ?? '/',
-    app: app.id,
-    requestId,
-    headers: requestHeaders(req.rawHeaders, {
-      clientAddress: peerAddress(req),
-      proto,
-      host: req.headers.host ?? app.externalHost,
-      requestId,
-      upgrade: false,
-      ...(identity.strip ? { strip: identity.strip } : {}),
-    }),
-    meta: [['proto', proto], ['host', req.headers.host ?? app.externalHost], ['client', clientAddress(req)], ...identity.meta],
-  };
+  const head = requestHead(app, req, requestId, proto, identity, false);
   const withBody = hasBody(req);
   const aborter = new AbortController();
   let stream: Stream | undefined;

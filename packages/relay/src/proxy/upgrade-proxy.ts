@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type AppConfig, DrawbridgeError, ErrorCode, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
+import { type AppConfig, DrawbridgeError, ErrorCode, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection } from '../tunnel/registry.ts';
-import { REQUEST_ID_HEADER, requestHeaders, responseHeaders } from './headers.ts';
-import { clientAddress, type ExchangeContext, peerAddress, type RequestIdentity } from './http-proxy.ts';
+import { REQUEST_ID_HEADER, responseHeaders } from './headers.ts';
+import { type ExchangeContext, type RequestIdentity, requestHead } from './http-proxy.ts';
 import { type ErrorPage, renderErrorPage } from './pages.ts';
 import { pageForStreamError } from './stream-errors.ts';
 
@@ -31,21 +31,8 @@ export function rejectUpgrade(socket: Duplex, page: ErrorPage, requestId: string
 }
 
 export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage, socket: Duplex, headBytes: Buffer, requestId: string, proto: 'http' | 'https', identity: RequestIdentity): void {
-  const head: RequestHead = {
-    method: req.method ?? 'GET',
-    target: req.url ?? '/',
-    app: app.id,
-    requestId,
-    headers: requestHeaders(req.rawHeaders, {
-      clientAddress: peerAddress(req),
-      proto,
-      host: req.headers.host ?? app.externalHost,
-      requestId,
-      upgrade: true,
-      ...(identity.strip ? { strip: identity.strip } : {}),
-    }),
-    meta: [['proto', proto], ['host', req.headers.host ?? app.externalHost], ['client', clientAddress(req)], ...identity.meta],
-  };
+  const head = requestHead(app, req, requestId, proto, identity, true);
+
   let stream: Stream | undefined;
   let switched = false;
   let unconsumed = 0;
