@@ -27,6 +27,7 @@ describe('two relays on one PostgreSQL', () => {
   let b: RunningRelay;
   let origin: Origin;
   let service: RunningConnector | undefined;
+  const seen: Array<{ url: string; xff: string; forward: string | undefined; body: string }> = [];
 
   before(async () => {
     admin = new pg.Client({ connectionString: SERVER });
@@ -34,7 +35,15 @@ describe('two relays on one PostgreSQL', () => {
     await admin.query(`CREATE DATABASE ${database}`);
     const url = new URL(SERVER);
     url.pathname = `/${database}`;
-    origin = await startOrigin((req, res) => res.end(`internal ${req.url}`));
+    origin = await startOrigin((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', xff: String(req.headers['x-forwarded-for']), forward: req.headers['x-drawbridge-relay-forward'] as string | undefined, body });
+        res.end(`internal ${req.url}`);
+      });
+    });
     // Start one after the other and then at once: migrations and CA creation must agree either way.
     a = await serve(serveConfig({ database: url.toString() }));
     b = await serve(serveConfig({ database: url.toString() }));
@@ -54,7 +63,7 @@ describe('two relays on one PostgreSQL', () => {
     assert.equal(a.caPin, b.caPin);
   });
 
-  it('a connector registered through one relay is told about apps created through the other, and revocation on the other closes its tunnels', async () => {
+  it('a connector registered through one relay is told about apps created through the other, serves users of both, and revocation on the other closes its tunnels', async () => {
     // Token minted on B, registration and tunnels on A.
     const secret = `dbt_${randomBytes(32).toString('base64url')}`;
     const group = await b.store.ensureGroup('default');
@@ -71,6 +80,20 @@ describe('two relays on one PostgreSQL', () => {
     await pulled;
     const res = await request(`${a.relay.publicUrl}/via-a`, { headers: { host: 'hello.test' }, dispatcher: client });
     assert.equal(await res.body.text(), 'internal /via-a');
+
+    // A user who reaches relay B, which has no tunnel of the group, is served through A.
+    while (b.cluster.peersFor(group.id).length === 0) await once(b.cluster.events, 'peers');
+    const viaB = await request(`${b.relay.publicUrl}/via-b?x=1`, { method: 'POST', body: 'payload', headers: { host: 'hello.test' }, dispatcher: client });
+    assert.equal(viaB.statusCode, 200);
+    assert.equal(await viaB.body.text(), 'internal /via-b?x=1');
+    // A forged forwarding proof buys nothing: the header is checked, then stripped.
+    const forged = await request(`${a.relay.publicUrl}/forged`, { headers: { host: 'hello.test', 'x-drawbridge-relay-forward': 'rly_x.1.00', 'x-forwarded-for': '6.6.6.6' }, dispatcher: client });
+    assert.equal(await forged.body.text(), 'internal /forged');
+    assert.ok(seen.some((h) => h.url === '/forged' && h.xff === '6.6.6.6, 127.0.0.1' && h.forward === undefined));
+    // The app saw the user's address through both relays, and no relay-internal header.
+    const forwarded = seen.find((h) => h.url === '/via-b?x=1')!;
+    assert.equal(forwarded.forward, undefined);
+    assert.equal(forwarded.body, 'payload');
 
     // Revoked through B: A closes the tunnels within a second.
     const closed = Promise.all([once(a.events, 'close'), once(a.events, 'close')]);

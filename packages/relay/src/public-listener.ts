@@ -29,6 +29,8 @@ export interface PublicListenerOptions {
   logger: Logger;
   /** Load balancers whose X-Forwarded-For/-Proto are believed (public.trustedProxies). */
   trustedProxies?: BlockList | undefined;
+  /** Whether a request was forwarded by a peer relay of this deployment (checked proof). */
+  isPeerForward?: ((req: IncomingMessage) => boolean) | undefined;
   /** Requests for paths under `/.well-known/drawbridge/` and sign-in pages, answered by the relay itself. */
   relayRoutes?: (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
 }
@@ -46,8 +48,11 @@ export function createPublicServer(opts: PublicListenerOptions): http.Server {
     noDelay: true,
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const requestId = randomUUID();
-    const { proto } = resolveClient(req, opts.trustedProxies);
+    const fromPeer = opts.isPeerForward?.(req) ?? false;
+    const forwardedId = req.headers['x-drawbridge-request-id'];
+    // A peer relay's request keeps the id the user's error page and logs already carry.
+    const requestId = fromPeer && typeof forwardedId === 'string' && /^[\w-]{1,64}$/.test(forwardedId) ? forwardedId : randomUUID();
+    const { proto } = resolveClient(req, opts.trustedProxies, fromPeer);
     const host = routingHost(req.headers.host);
     if (!host) {
       sendErrorPage(res, Pages.badHost(), requestId);

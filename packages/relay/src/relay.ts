@@ -9,7 +9,7 @@ import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, NoticeKind, type Se
 import { pino, type Logger } from 'pino';
 import { type AccessGate, passthroughGate } from './access.ts';
 import type { AppCatalog } from './catalog.ts';
-import type { ExchangeSummary } from './proxy/http-proxy.ts';
+import type { ExchangeContext, ExchangeSummary } from './proxy/http-proxy.ts';
 import { createPublicServer, type PublicListenerOptions } from './public-listener.ts';
 import { type ConnectorAuthenticator, chainAuthenticator, createConnectorServer } from './tunnel/connector-listener.ts';
 import { type QueueLimits, type TunnelConnection, TunnelRegistry } from './tunnel/registry.ts';
@@ -37,6 +37,9 @@ export interface RelayOptions {
   logger?: Logger;
   connectorApi?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   onExchange?(summary: ExchangeSummary): void;
+  /** Several relays: forward to a peer when no tunnel of the group is here (see cluster/). */
+  forward?: ExchangeContext['forward'];
+  isPeerForward?: (req: http.IncomingMessage) => boolean;
   onConnection?(conn: TunnelConnection, event: 'open' | 'close'): void;
 }
 
@@ -81,7 +84,8 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     trustedProxies: opts.public.trustedProxies,
     catalog: opts.catalog,
     gate: opts.gate ?? passthroughGate,
-    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: 5_000, onDone: (s) => opts.onExchange?.(s) },
+    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: 5_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward },
+    isPeerForward: opts.isPeerForward,
     maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
     headersTimeoutMs: opts.headersTimeoutMs ?? 30_000,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 65_000,

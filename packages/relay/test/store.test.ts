@@ -779,6 +779,16 @@ function conformance(backend: Backend, skip: string | false) {
         await assert.rejects(store.setSetting('', 'x'), code('ERR_STORE_INVALID'));
       });
 
+      it('lists settings by key prefix, taking % and _ literally', async () => {
+        await store.setSetting('node:b', '2');
+        await store.setSetting('node:a', '1');
+        await store.setSetting('nodes', 'x');
+        await store.setSetting('n%de:c', 'y');
+        assert.deepEqual((await store.listSettings('node:')).map((s) => [s.key, s.value]), [['node:a', '1'], ['node:b', '2']]);
+        assert.deepEqual((await store.listSettings('n%')).map((s) => s.key), ['n%de:c']);
+        assert.ok((await store.listSettings('node:'))[0]!.updatedAt > 0);
+      });
+
       it('gives two relays racing for a first-start secret the same value', async () => {
         const other = await peer();
         const [a, b] = await Promise.all([store.setSettingIfAbsent('k', 'from-a'), other.setSettingIfAbsent('k', 'from-b')]);

@@ -14,6 +14,8 @@ export interface ClientInfo {
   address: string;
   /** The scheme the user used. */
   proto: 'http' | 'https';
+  /** Forwarded by a peer relay of this deployment: never forward it again. */
+  fromPeer?: boolean;
 }
 
 const infos = new WeakMap<IncomingMessage, ClientInfo>();
@@ -43,19 +45,19 @@ function isTrusted(list: BlockList, address: string): boolean {
 }
 
 /** Works out (once per request) the user's address and scheme. */
-export function resolveClient(req: IncomingMessage, trusted: BlockList | undefined): ClientInfo {
+export function resolveClient(req: IncomingMessage, trusted: BlockList | undefined, fromPeer = false): ClientInfo {
   const peer = bare(req.socket.remoteAddress ?? '');
   let info: ClientInfo = { address: peer, proto: (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http' };
-  if (trusted && isTrusted(trusted, peer)) {
+  if (fromPeer || (trusted && isTrusted(trusted, peer))) {
     // Walk X-Forwarded-For from the right, past our own balancers, to the first outside address.
     const hops = (req.headersDistinct['x-forwarded-for'] ?? []).flatMap((v) => v.split(',')).map((s) => bare(s.trim())).filter(Boolean);
     let address = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
       address = hops[i]!;
-      if (!isTrusted(trusted, address)) break;
+      if (!trusted || !isTrusted(trusted, address)) break;
     }
     const forwardedProto = req.headersDistinct['x-forwarded-proto']?.at(-1)?.split(',').at(-1)?.trim().toLowerCase();
-    info = { address, proto: forwardedProto === 'https' ? 'https' : forwardedProto === 'http' ? 'http' : info.proto };
+    info = { address, proto: forwardedProto === 'https' ? 'https' : forwardedProto === 'http' ? 'http' : info.proto, ...(fromPeer ? { fromPeer } : {}) };
   }
   infos.set(req, info);
   return info;

@@ -23,6 +23,12 @@ export interface RequestIdentity {
 
 export interface ExchangeContext {
   registry: TunnelRegistry;
+  /**
+   * Several relays: sends the request to a peer relay that holds a tunnel of
+   * the app's group, when none is connected here. Returns false when no peer
+   * can take it (the request then waits in the local queue).
+   */
+  forward?: ((app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https') => boolean) | undefined;
   queueWaitMs: number;
   /** Extra time past the app's head timeout before the relay gives up on the connector. */
   headGraceMs: number;
@@ -216,6 +222,11 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   };
 
   const dispatch = (): void => {
+    if (ctx.forward && !clientInfo(req).fromPeer && !ctx.registry.serves(app.group) && ctx.forward(app, req, res, requestId, proto)) {
+      summary.connectorId = 'peer-relay';
+      res.on('finish', () => finish(res.statusCode));
+      return;
+    }
     ctx.registry.acquire(app.group, open, aborter.signal).catch((err: unknown) => {
       if (aborter.signal.aborted) return;
       req.resume();

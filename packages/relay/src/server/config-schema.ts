@@ -56,6 +56,8 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'auth.assertionTtl', type: 'duration', default: 120000, min: 10000, doc: 'Lifetime of one identity assertion.' },
   { key: 'oidc.groupsClaim', type: 'string', default: 'groups', doc: 'Claim holding the user\'s groups (a dotted path reads nested claims, e.g. `realm_access.roles`).' },
 
+  { key: 'cluster.advertiseUrl', type: 'string', default: null, doc: 'Several relays on one PostgreSQL: the URL at which the other relays reach this relay\'s public listener (`http://10.0.0.4:8080`). A relay with no tunnel of an app\'s connector group forwards the request to a relay that has one. Default: the public listener\'s address when it is a specific one; forwarding is off when it listens on all addresses and this is not set.' },
+
   { key: 'admin.listen', type: 'listen', default: '127.0.0.1:8081', doc: 'Admin API, `/metrics`, `/healthz`, `/readyz`. Keep it on loopback or a private network.' },
 
   { key: 'tunnel.maxStreams', type: 'int', default: 256, min: 1, max: 65535, doc: 'Concurrent requests per tunnel connection (the connector announces it).' },

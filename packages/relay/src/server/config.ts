@@ -35,6 +35,7 @@ export interface RelayConfig {
   ca: { certFile: string | null; keyFile: string | null };
   auth: { signInHost: string | null; sessionMaxAge: number; loginAttemptsPerUser: number; loginAttemptsPerAddress: number; assertionIssuer: string; assertionTtl: number };
   oidc: { issuer: string | null; clientId: string | null; clientSecret: string | null; scopes: string[]; groupsClaim: string; fetchUserinfo: boolean };
+  cluster: { advertiseUrl: string | null };
   admin: { listen: ListenAddr };
   tunnel: { maxStreams: number; streamWindow: number; maxFrameSize: number; pingInterval: number; pingTimeout: number };
   queue: { maxLength: number; maxWait: number };
@@ -188,6 +189,9 @@ export function loadRelayConfig(opts: LoadOptions = {}): RelayConfig {
     trustedProxies(config.public.trustedProxies);
   } catch (err) {
     throw new ConfigError(`setting public.trustedProxies: ${(err as Error).message}`);
+  }
+  if (config.cluster.advertiseUrl !== null && !/^https?:\/\/[^/]+\/?$/.test(config.cluster.advertiseUrl)) {
+    throw new ConfigError('cluster.advertiseUrl must be an http(s) URL with host and port only, like http://10.0.0.4:8080');
   }
   if ((config.oidc.issuer === null) !== (config.oidc.clientId === null)) throw new ConfigError('oidc.issuer and oidc.clientId go together: set both to enable OpenID Connect sign-in, or neither');
   if (config.oidc.issuer !== null && !/^https?:\/\//.test(config.oidc.issuer)) throw new ConfigError('oidc.issuer must be an http(s) URL');

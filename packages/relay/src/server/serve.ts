@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { createAdminServer } from '../admin/index.ts';
 import { ensureAdminCredential } from '../admin/credential.ts';
 import { createAccessGate } from '../auth/index.ts';
+import { type Cluster, clusterFor } from './cluster.ts';
 import { trustedProxies } from '../proxy/client-info.ts';
 import { MemoryCatalog } from '../catalog.ts';
 import { createRelayMetrics } from '../metrics.ts';
@@ -33,6 +34,8 @@ export interface RunningRelay {
   logger: Logger;
   /** Emits `open` and `close` with each TunnelConnection as tunnels come and go. */
   events: EventEmitter;
+  /** Other relays on the same PostgreSQL store (inert on SQLite). */
+  cluster: Cluster;
   stop(): Promise<void>;
 }
 
@@ -113,6 +116,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       now,
       logger,
     });
+    const cluster = await clusterFor(config, store, now, logger, () => live.relay);
     const connectorTls = await pki.connectorTls();
     const publicTls = config.public.tlsCertFile && config.public.tlsKeyFile ? { cert: await readFile(config.public.tlsCertFile, 'utf8'), key: await readFile(config.public.tlsKeyFile, 'utf8') } : undefined;
     const gate = await createAccessGate({
@@ -144,6 +148,8 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       catalog,
       gate,
       relayRoutes: (req, res, requestId) => gate.routes(req, res, requestId),
+      forward: (app, req, res, requestId, proto) => cluster.forward(app, req, res, requestId, proto),
+      isPeerForward: (req) => cluster.isPeerForward(req),
       authenticator,
       connectorApi,
       queue: { maxLength: config.queue.maxLength, maxWaitMs: config.queue.maxWait },
@@ -166,10 +172,12 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       },
       onConnection: (conn, event) => {
         events.emit(event, conn);
+        cluster.changed();
         if (event === 'open') void store.touchConnector(conn.connectorId, { at: now(), ...(conn.version ? { version: conn.version } : {}) }).catch(() => undefined);
       },
     });
     live.relay = relay;
+    await cluster.start(relay.publicUrl);
     relay.registry.onQueueWait = (group, waited, ok) => metrics.queueWait(group, waited, ok);
     const connectorPort = new URL(relay.connectorUrl).port;
     const connectorUrl = config.connector.url ?? `https://${formatHost(config.connector.hosts[0] ?? hostname())}:${connectorPort}`;
@@ -244,11 +252,13 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       caPin: pki.ca.pin,
       logger,
       events,
+      cluster,
       stop() {
         stopping ??= (async () => {
           for (const t of timers) t();
           sync.stop();
           gate.close();
+          await cluster.stop();
           await relay.close();
           admin.closeAllConnections();
           await new Promise<void>((r) => admin.close(() => r()));

@@ -278,6 +278,12 @@ export class SqlStore implements Store {
     });
   }
 
+  async listSettings(prefix: string): Promise<Array<{ key: string; value: string; updatedAt: number }>> {
+    // substr, not LIKE: a prefix may contain `%` or `_`.
+    const rows = await this.#db.all('SELECT key, value, updated_at FROM settings WHERE substr(key, 1, $1) = $2 ORDER BY key', [prefix.length, prefix]);
+    return rows.map((r) => ({ key: String(r.key), value: String(r.value), updatedAt: Number(r.updated_at) }));
+  }
+
   async deleteSetting(key: string): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
       const existed = (await tx.run('DELETE FROM settings WHERE key = $1', [key])) > 0;

@@ -292,4 +292,6 @@ export interface Store {
   setSettingIfAbsent(key: string, value: string): Promise<string>;
   /** Returns whether the key existed. */
   deleteSetting(key: string): Promise<boolean>;
+  /** Every setting whose key starts with `prefix` (relay presence records, for example). */
+  listSettings(prefix: string): Promise<Array<{ key: string; value: string; updatedAt: number }>>;
 }

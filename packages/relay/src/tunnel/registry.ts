@@ -68,6 +68,18 @@ export class TunnelRegistry {
     return out;
   }
 
+  /** Whether any open tunnel of the group is connected here (busy or not). */
+  serves(groupId: string): boolean {
+    return this.groups.get(groupId)?.conns.some((c) => c.session.isOpen) ?? false;
+  }
+
+  /** Groups with at least one connection that takes new streams. */
+  servedGroups(): string[] {
+    const out: string[] = [];
+    for (const [id, g] of this.groups) if (g.conns.some((c) => c.session.acceptsStreams)) out.push(id);
+    return out;
+  }
+
   /** Requests waiting now, per group. */
   queueLengths(): Map<string, number> {
     const out = new Map<string, number>();
