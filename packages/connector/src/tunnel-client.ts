@@ -39,6 +39,19 @@ export interface TunnelClientOptions {
   onStateChange?(): void;
 }
 
+/**
+ * The WebSocket masking key of every frame the connector sends: all zeros, so
+ * `ws` writes our buffers as they are instead of copying each message into a
+ * fresh one to XOR it. Masking exists so that script in a browser cannot
+ * choose the bytes a proxy on the path sees (RFC 6455 §10.3); the connector is
+ * not a browser, its payload is our own framing, and the connection is TLS end
+ * to end, so there is nothing for it to protect. Receivers accept any key,
+ * including zero; see docs/protocol.md.
+ */
+function ZERO_MASK(mask: Uint8Array): void {
+  mask.fill(0);
+}
+
 /** Codes after which reconnecting cannot help. */
 const FATAL = new Set(['ERR_CERT_REVOKED', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_EXPIRED', 'ERR_CERT_REQUIRED', 'ERR_CONNECTOR_UNKNOWN']);
 
@@ -164,6 +177,7 @@ export class TunnelClient {
       key: this.credentials.key,
       ...(this.credentials.ca ? { ca: this.credentials.ca } : {}),
       perMessageDeflate: false,
+      generateMask: ZERO_MASK,
       maxPayload: limits.maxFrameSize + 10 + 256 * 1024,
       handshakeTimeout: 15_000,
       headers: { 'x-drawbridge-connector-version': this.opts.version },

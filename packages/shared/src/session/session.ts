@@ -89,7 +89,7 @@ export interface SessionOptions {
 }
 
 /** Coalesce frames into one message up to this size (the peer's `maxPayload` allows for it). */
-const MAX_BATCH = 256 * 1024;
+const MAX_BATCH = 64 * 1024;
 
 /**
  * Frames are flushed once the current round of I/O callbacks is over, not at
