@@ -69,7 +69,24 @@ function summarize(file: string): void {
       .slice(0, k)
       .map(([name, hits]) => `  ${((hits / total) * 100).toFixed(1).padStart(5)}%  ${name}`)
       .join('\n');
-  console.log(`\n== ${file} (${total} samples)\n-- by package/file\n${top(byPkg, 15)}\n-- by function (self)\n${top(byFn, 30)}`);
+  // Inclusive time: each function's own samples plus those of everything it called (counted once per stack).
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  const keyOf = (n: Node): string => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^file:\/\//, '').replace(/.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '').replace(/.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
+  for (const n of prof.nodes) {
+    if (n.hitCount === 0) continue;
+    const seen = new Set<string>();
+    for (let id: number | undefined = n.id; id !== undefined; id = parent.get(id)) {
+      const k = keyOf(byId.get(id)!);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + n.hitCount);
+    }
+  }
+  for (const k of [...inclusive.keys()]) if (/^\((root|idle|program|garbage collector)\)|^\(anon\) :0/.test(k)) inclusive.delete(k);
+  console.log(`\n== ${file} (${total} samples)\n-- by package/file\n${top(byPkg, 15)}\n-- by function (self)\n${top(byFn, 30)}\n-- by function (inclusive)\n${top(inclusive, process.env.PROFILE_INCLUSIVE ? Number(process.env.PROFILE_INCLUSIVE) : 40)}`);
 }
 for (const f of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) summarize(join(dir, f));
 console.log(`\nprofiles in ${dir}`);

@@ -209,7 +209,7 @@ const meta = {
   idle: cfg.idle,
   slow: `${cfg.slow.seconds} s`,
 };
-const md = table(results, PATH_NAMES.filter((p) => paths.has(p) || results.skipped[p]), LABELS, meta);
+const md = table(results, PATH_NAMES.filter((p) => live.includes(p) || results.skipped[p]), LABELS, meta);
 const stamp = new Date().toISOString();
 const header = `Run ${stamp}${quick ? ' (--quick)' : ''} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average before the run ${loadavg()[0]!.toFixed(2)}.`;
 process.stdout.write(`\n${header}\n\n${md}\n`);

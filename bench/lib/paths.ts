@@ -279,7 +279,8 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
   });
   const auth = opts.auth ? { dataDir: join(dir, 'data'), user: 'bench', password: 'bench-password-1234' } : undefined;
   const relayOpts: RelayFixtureOptions = { apps: [app], tls: { cert: server.chain, key: server.key, ca: p.ca.cert }, ...(auth ? { auth } : {}) };
-  const execArgv = ['--expose-gc', ...(opts.execArgv ?? [])];
+  // BENCH_NODE_FLAGS: extra flags for relay and connector while investigating (`--trace-gc`, `--max-semi-space-size=…`).
+  const execArgv = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(opts.execArgv ?? [])];
   const fixtures = opts.root ? pathToFileURL(join(opts.root, 'bench/fixtures/')) : new URL('../fixtures/', import.meta.url);
   const relay = await forkFixture(new URL('relay.ts', fixtures), [writeJson(dir, 'relay.json', relayOpts)], execArgv);
   const children: NodeChild[] = [];
@@ -297,7 +298,8 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
     children.push(c);
     return c;
   };
-  const connector = await addConnector(2);
+  // Four tunnel connections: 4 × 256 streams carry the 1,000 concurrent SSE streams (the default 2 × 256 would queue half).
+  const connector = await addConnector(4);
   const headers: Record<string, string> = {};
   if (auth) {
     const { signIn } = await import('./sign-in.ts');
