@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pnpm install --frozen-lockfile
+# Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "ci: installing chromium"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+fi
 # Deployment files: docker compose config, Dockerfile lint, shellcheck, systemd-analyze verify.
 bash scripts/check-deploy.sh
 # The README's test command:
