@@ -71,6 +71,8 @@ const pgReason = await admin.query('SELECT 1').then(
   () => null,
   (err: unknown) => `PostgreSQL not reachable at ${PG_URL}: ${(err as Error).message}`,
 );
+// Developers without PostgreSQL skip its suite; CI has one and must never skip it.
+if (pgReason && process.env.CI) throw new Error(`${pgReason} (CI must run the PostgreSQL suite)`);
 const schemas = new Set<string>();
 after(async () => {
   for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
