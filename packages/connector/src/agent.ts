@@ -2,7 +2,7 @@
  * Composition root of the connector: tunnel client + forwarders + the source
  * of configuration. Holds no forwarding or protocol logic itself.
  */
-import { type AppConfig, type ConnectorConfig, type DrawbridgeError, ErrorCode, type HeaderList, type SessionLimits, type Stream } from '@drawbridge/shared';
+import { type AppConfig, type ConnectorConfig, DEFAULT_SESSION_LIMITS, type DrawbridgeError, ErrorCode, type HeaderList, type SessionLimits, type Stream } from '@drawbridge/shared';
 import { pino, type Logger } from 'pino';
 import { Forwarder } from './forwarder.ts';
 import { injectOrRefuse, ssoHeaders } from './sso.ts';
@@ -51,11 +51,16 @@ export interface Connector {
 
 export function startConnector(opts: ConnectorOptions): Connector {
   const logger = opts.logger ?? pino({ name: 'drawbridge-connector' });
+  const tunnelConnections = opts.connections ?? opts.config.current()?.connections ?? 2;
   const injectHeaders = opts.injectHeaders ?? ((app: AppConfig, meta: HeaderList) => ssoHeaders(app, meta));
   const forwarder = new Forwarder({
     logger,
     maxResponseHeaderSize: opts.maxResponseHeaderSize ?? 64 * 1024,
-    connectionsPerApp: opts.connectionsPerApp ?? 128,
+    // As many as the tunnel connections can carry streams: with fewer,
+    // long-lived requests (server-sent events, long polls) beyond the pool's
+    // size would wait inside the connector for one of the others to end, while
+    // the user sees nothing. The streams the connector accepts bound it.
+    connectionsPerApp: opts.connectionsPerApp ?? tunnelConnections * (opts.limits?.maxStreams ?? DEFAULT_SESSION_LIMITS.maxStreams),
     injectHeaders,
   });
   let appsRevision: string | undefined;
@@ -91,7 +96,7 @@ export function startConnector(opts: ConnectorOptions): Connector {
   const tunnel: TunnelClient = new TunnelClient({
     relayUrl: opts.relayUrl,
     credentials: opts.credentials,
-    connections: opts.connections ?? opts.config.current()?.connections ?? 2,
+    connections: tunnelConnections,
     ...(opts.limits ? { limits: opts.limits } : {}),
     ...(opts.pingIntervalMs !== undefined ? { pingIntervalMs: opts.pingIntervalMs } : {}),
     ...(opts.pingTimeoutMs !== undefined ? { pingTimeoutMs: opts.pingTimeoutMs } : {}),
