@@ -9,6 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import { basename, dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { createAdminServer } from '../admin/index.ts';
 import { ensureAdminCredential } from '../admin/credential.ts';
@@ -32,7 +33,7 @@ export interface RunningRelay {
   connectorUrl: string;
   caPin: string;
   logger: Logger;
-  /** Emits `open` and `close` with each TunnelConnection as tunnels come and go. */
+  /** Emits `open` and `close` with each TunnelConnection as tunnels come and go, and `tls-reloaded` after a certificate reload. */
   events: EventEmitter;
   /** Other relays on the same PostgreSQL store (inert on SQLite). */
   cluster: Cluster;
@@ -197,11 +198,19 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
             .then(([cert, key]) => {
               relay.setTls('public', { cert, key });
               logger.info({ file: certFile }, 'public TLS certificate reloaded');
+              events.emit('tls-reloaded', 'public');
             })
             .catch((err: unknown) => logger.error({ err }, 'reloading the public TLS certificate failed; still serving the previous one'));
         }, 200);
       };
-      const watchers = [watch(certFile, reload), watch(keyFile, reload)];
+      // Watch the directories, not the files: renewals replace files by renaming
+      // over them (or re-pointing symlinks), and a file watch follows the old inode.
+      const names = new Set([basename(certFile), basename(keyFile)]);
+      const watchers = [...new Set([dirname(certFile), dirname(keyFile)])].map((dir) =>
+        watch(dir, (_event, name) => {
+          if (name === null || names.has(name.toString())) reload();
+        }),
+      );
       timers.push(() => {
         clearTimeout(pending);
         for (const w of watchers) w.close();
