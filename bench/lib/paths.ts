@@ -280,7 +280,8 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
   const auth = opts.auth ? { dataDir: join(dir, 'data'), user: 'bench', password: 'bench-password-1234' } : undefined;
   const relayOpts: RelayFixtureOptions = { apps: [app], tls: { cert: server.chain, key: server.key, ca: p.ca.cert }, ...(auth ? { auth } : {}) };
   // BENCH_NODE_FLAGS: extra flags for relay and connector while investigating (`--trace-gc`, `--max-semi-space-size=…`).
-  const execArgv = ['--expose-gc', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(opts.execArgv ?? [])];
+  // --max-semi-space-size=16 as the shipped launchers use (CLI shebangs, deploy/docker).
+  const execArgv = ['--expose-gc', '--max-semi-space-size=16', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(opts.execArgv ?? [])];
   const fixtures = opts.root ? pathToFileURL(join(opts.root, 'bench/fixtures/')) : new URL('../fixtures/', import.meta.url);
   const relay = await forkFixture(new URL('relay.ts', fixtures), [writeJson(dir, 'relay.json', relayOpts)], execArgv);
   const children: NodeChild[] = [];

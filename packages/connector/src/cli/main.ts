@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * drawbridge-connector: register once, then run. Exit codes: 0 success,
  * 1 failure (one line on stderr says why and what to do), 2 usage error.

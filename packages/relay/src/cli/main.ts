@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * drawbridge-relay: run the relay, and manage a running one through its admin
  * API. Exit codes: 0 success, 1 failure (one line on stderr says why and what
