@@ -447,9 +447,16 @@ describe('apps', () => {
       limits: { maxRequestBodyBytes: '10MiB' },
       insecureSkipVerify: true,
       denyRobots: false,
+      bearerAudience: 'api://grafana',
     });
     assert.equal(answer.status, 201, JSON.stringify(answer.body));
     const app = answer.body;
+    assert.equal((await store.getApp(app.id))!.bearerAudience, 'api://grafana', 'stored, so bearer tokens can be accepted');
+    const cleared = await api<AppView>('PATCH', `/v1/apps/${app.id}`, { bearerAudience: null });
+    assert.equal(cleared.body.bearerAudience, null);
+    await api('PATCH', `/v1/apps/${app.id}`, { bearerAudience: 'api://grafana' });
+    const bad = await api('PATCH', `/v1/apps/${app.id}`, { bearerAudience: 'has space' });
+    assert.equal(bad.body.error.code, 'ERR_INVALID_FIELD');
     assert.equal(app.externalHost, 'grafana.example.com');
     assert.equal(app.groupName, 'apps-grp');
     assert.equal(app.hostHeader, 'grafana.internal:3000');

@@ -127,6 +127,7 @@ function app(group: string, overrides: Partial<NewApp> = {}): NewApp {
     limits: { ...DEFAULT_APP_LIMITS },
     insecureSkipVerify: false,
     denyRobots: true,
+    bearerAudience: null,
     ...overrides,
   };
 }
@@ -606,6 +607,7 @@ function conformance(backend: Backend, skip: string | false) {
           limits: { maxRequestBodyBytes: 5_000_000_000 },
           insecureSkipVerify: true,
           denyRobots: false,
+          bearerAudience: 'api://hello',
         });
         const created = await store.createApp(input);
         assert.match(created.id, /^app_/);

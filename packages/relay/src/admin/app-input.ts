@@ -22,6 +22,7 @@ export const APP_FIELDS = [
   'limits',
   'insecureSkipVerify',
   'denyRobots',
+  'bearerAudience',
 ] as const;
 
 const PREAUTH: readonly Preauth[] = ['oidc', 'local', 'passthrough'];
@@ -66,6 +67,12 @@ async function readFields(store: Store, input: Input, current: AppConfig | null)
   if (input.limits !== undefined) out.limits = asLimits(input.limits, current?.limits ?? DEFAULT_APP_LIMITS);
   if (input.insecureSkipVerify !== undefined) out.insecureSkipVerify = asBoolean(input.insecureSkipVerify, 'insecureSkipVerify');
   if (input.denyRobots !== undefined) out.denyRobots = asBoolean(input.denyRobots, 'denyRobots');
+  if (input.bearerAudience !== undefined) {
+    if (input.bearerAudience === null) out.bearerAudience = null;
+    else if (typeof input.bearerAudience !== 'string' || !/^[\x21-\x7e]{1,256}$/.test(input.bearerAudience)) {
+      throw invalid(AdminErrorCode.invalidField, '"bearerAudience" must be the audience (1 to 256 printable characters, no spaces) that bearer tokens for this app carry, or null');
+    } else out.bearerAudience = input.bearerAudience;
+  }
   return out;
 }
 
@@ -101,6 +108,7 @@ export async function readNewApp(store: Store, body: unknown): Promise<NewApp> {
     limits: fields.limits ?? { ...DEFAULT_APP_LIMITS },
     insecureSkipVerify: fields.insecureSkipVerify ?? false,
     denyRobots: fields.denyRobots ?? true,
+    bearerAudience: fields.bearerAudience ?? null,
   };
 }
 

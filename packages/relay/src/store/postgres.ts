@@ -106,6 +106,10 @@ export const postgresMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    name: 'apps: audience accepted from bearer tokens',
+    sql: 'ALTER TABLE apps ADD COLUMN bearer_audience TEXT;',
+  },
 ];
 
 export interface PostgresStoreOptions {

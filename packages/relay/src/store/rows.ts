@@ -96,6 +96,7 @@ export function toApp(r: Row): AppConfig {
     limits: { maxRequestBodyBytes: num(r.max_request_body_bytes) },
     insecureSkipVerify: bool(r.insecure_skip_verify),
     denyRobots: bool(r.deny_robots),
+    bearerAudience: optText(r.bearer_audience),
   };
 }
 
@@ -116,6 +117,7 @@ export function appValues(app: NewApp): SqlValue[] {
     app.limits.maxRequestBodyBytes,
     app.insecureSkipVerify,
     app.denyRobots,
+    app.bearerAudience ?? null,
   ];
 }
 
@@ -134,6 +136,7 @@ export const appColumns = [
   'max_request_body_bytes',
   'insecure_skip_verify',
   'deny_robots',
+  'bearer_audience',
 ] as const;
 
 export function toUser(r: Row): LocalUser {

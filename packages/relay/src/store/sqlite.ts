@@ -109,6 +109,10 @@ export const sqliteMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    name: 'apps: audience accepted from bearer tokens',
+    sql: 'ALTER TABLE apps ADD COLUMN bearer_audience TEXT;',
+  },
 ];
 
 export interface SqliteStoreOptions {

@@ -24,6 +24,8 @@ interface AppFlags extends Common {
   clearHostHeader?: boolean;
   insecureSkipVerify?: boolean;
   denyRobots?: boolean;
+  bearerAudience?: string;
+  clearBearerAudience?: boolean;
 }
 
 /** Flags `add` and `update` share; `update` adds ways to clear. */
@@ -41,7 +43,8 @@ function appFlags(command: Command): Command {
     .option('--insecure-skip-verify', 'do not verify the TLS certificate of an https internal URL')
     .option('--no-insecure-skip-verify', 'verify the TLS certificate of an https internal URL (default)')
     .option('--deny-robots', 'answer /robots.txt with Disallow: / (default)')
-    .option('--no-deny-robots', 'pass /robots.txt through to the app');
+    .option('--no-deny-robots', 'pass /robots.txt through to the app')
+    .option('--bearer-audience <aud>', 'oidc apps: also accept `Authorization: Bearer` tokens from the provider with this audience (native clients, APIs)');
 }
 
 /** The API body for the flags given; absent flags are left out. */
@@ -66,6 +69,8 @@ function body(o: AppFlags): Record<string, unknown> {
   else if (o.clearHostHeader) out.hostHeader = null;
   if (o.insecureSkipVerify !== undefined) out.insecureSkipVerify = o.insecureSkipVerify;
   if (o.denyRobots !== undefined) out.denyRobots = o.denyRobots;
+  if (o.bearerAudience !== undefined) out.bearerAudience = o.bearerAudience;
+  else if (o.clearBearerAudience) out.bearerAudience = null;
   return out;
 }
 
@@ -93,6 +98,7 @@ function show(app: AppView, heading?: string): void {
     ['max body', app.limits.maxRequestBodyBytes === 0 ? 'unlimited' : `${app.limits.maxRequestBodyBytes} bytes`],
     ['tls verify', app.insecureSkipVerify ? 'no (insecure)' : 'yes'],
     ['deny robots', app.denyRobots ? 'yes' : 'no'],
+    ['bearer tokens', app.bearerAudience ? `accepted for audience ${app.bearerAudience}` : 'no'],
   ];
   if (heading) process.stdout.write(`${heading}\n`);
   printFields(fields);
@@ -154,6 +160,7 @@ export function appCommand(): Command {
     .option('--clear-headers', 'remove every header rule')
     .option('--clear-assignments', 'remove every assignment (every signed-in user may use the app)')
     .option('--clear-host-header', 'send the external host as Host again')
+    .option('--clear-bearer-audience', 'stop accepting bearer tokens')
     .action(async (ref: string, o: AppFlags, command: Command) => {
       const patch = body(o);
       if (Object.keys(patch).length === 0) command.error('error: nothing to change; see `drawbridge-relay app update --help`', { exitCode: 2, code: 'drawbridge.nothingToChange' });
