@@ -1,8 +1,8 @@
-import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrawbridgeError } from '@drawbridge/shared';
+import { replaceFile, syncDir } from '@drawbridge/shared/node';
 import { IdentityErrorCode } from './errors.ts';
 
 /**
@@ -53,33 +53,9 @@ function fail(code: string, message: string, cause?: unknown): never {
   throw new DrawbridgeError(code, message, cause === undefined ? undefined : { cause });
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // Not every platform can fsync a directory; rename stays atomic there.
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Writes a complete file at `path` via a temp file; does not fsync the directory. */
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, FILE_MODE);
-  try {
-    // Exact mode whatever the umask; the file is empty, so nothing leaked before this.
-    await handle.chmod(FILE_MODE);
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await handle.close();
-  await rename(tmp, path);
+function writeAtomic(path: string, data: string): Promise<void> {
+  return replaceFile(path, data, FILE_MODE);
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {

@@ -4,9 +4,10 @@
  * users who may read the data dir may change the relay.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrawbridgeError } from '@drawbridge/shared';
+import { createFileExclusive } from '@drawbridge/shared/node';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 
@@ -44,22 +45,12 @@ export async function ensureAdminCredential(dataDir: string): Promise<string> {
     if (!(err instanceof CredentialError && err.code === CredentialErrorCode.missing)) throw err;
   }
   const token = randomBytes(32).toString('base64url');
-  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  const file = await open(tmp, 'wx', 0o600);
   try {
-    await file.writeFile(`${token}\n`);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    await link(tmp, path);
+    await createFileExclusive(path, `${token}\n`, 0o600);
     return token;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readExisting(path);
     throw err;
-  } finally {
-    await unlink(tmp).catch(() => undefined);
   }
 }
 

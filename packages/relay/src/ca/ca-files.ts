@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DrawbridgeError } from '@drawbridge/shared';
+import { createFileExclusive } from '@drawbridge/shared/node';
 import { CertificateAuthority, type CreateCaOptions } from './authority.ts';
 import { CaErrorCode } from './errors.ts';
 
@@ -28,30 +27,8 @@ async function readIfExists(path: string): Promise<string | undefined> {
  * link (not rename, so an existing file is never replaced), then fsync the directory.
  */
 async function writeNewFile(path: string, data: string, mode: number): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  try {
-    await handle.chmod(mode);
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(tmp, path);
-  } finally {
-    await unlink(tmp);
-  }
-  const dirHandle = await open(dir, 'r');
-  try {
-    await dirHandle.sync();
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic there.
-  } finally {
-    await dirHandle.close();
-  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await createFileExclusive(path, data, mode);
 }
 
 /**
