@@ -13,8 +13,9 @@ import { pipeline } from 'node:stream';
 import type { AppConfig } from '@drawbridge/shared';
 import type { Logger } from 'pino';
 import { type Dispatcher, request } from 'undici';
-import { clientAddress, peerAddress } from '../proxy/http-proxy.ts';
-import { HOP_BY_HOP, REQUEST_ID_HEADER } from '../proxy/headers.ts';
+import { peerAddress } from '../proxy/client-info.ts';
+import { clientAddress, hasBody } from '../proxy/http-proxy.ts';
+import { connectionTokens, HOP_BY_HOP, REQUEST_ID_HEADER } from '../proxy/headers.ts';
 import { Pages, sendErrorPage } from '../proxy/pages.ts';
 
 export const FORWARD_HEADER = 'x-drawbridge-relay-forward';
@@ -51,8 +52,8 @@ export interface ForwarderOptions {
 /** Sends the user's request to `peerUrl` and streams the answer back, with backpressure both ways. */
 export function forwardToPeer(opts: ForwarderOptions, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', peerUrl: string): void {
   const headers: string[] = [];
-  const listed = new Set((req.headers.connection ?? '').split(',').map((t) => t.trim().toLowerCase()));
   const raw = req.rawHeaders;
+  const listed = connectionTokens(raw);
   const xff: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
@@ -65,11 +66,10 @@ export function forwardToPeer(opts: ForwarderOptions, app: AppConfig, req: Incom
   res.on('close', () => {
     if (!res.writableFinished) ac.abort();
   });
-  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
   request(new URL(req.url ?? '/', peerUrl), {
     method: (req.method ?? 'GET'),
     headers,
-    body: hasBody ? req : null,
+    body: hasBody(req) ? req : null,
     dispatcher: opts.dispatcher,
     signal: ac.signal,
     headersTimeout: app.timeouts.headMs + 10_000,

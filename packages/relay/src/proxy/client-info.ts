@@ -24,6 +24,11 @@ function bare(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/** The immediate peer of this hop: what it appends to X-Forwarded-For. */
+export function peerAddress(req: IncomingMessage): string {
+  return bare(req.socket.remoteAddress ?? '');
+}
+
 /** Builds the trusted-proxy list from addresses and CIDR ranges (`10.0.0.0/8`, `::1`). */
 export function trustedProxies(entries: readonly string[]): BlockList | undefined {
   if (entries.length === 0) return undefined;
@@ -46,7 +51,7 @@ function isTrusted(list: BlockList, address: string): boolean {
 
 /** Works out (once per request) the user's address and scheme. */
 export function resolveClient(req: IncomingMessage, trusted: BlockList | undefined, fromPeer = false): ClientInfo {
-  const peer = bare(req.socket.remoteAddress ?? '');
+  const peer = peerAddress(req);
   let info: ClientInfo = { address: peer, proto: (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http' };
   if (fromPeer || (trusted && isTrusted(trusted, peer))) {
     // Walk X-Forwarded-For from the right, past our own balancers, to the first outside address.

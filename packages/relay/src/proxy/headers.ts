@@ -39,7 +39,7 @@ export function stripRelayCookies(value: string): string | undefined {
 }
 
 /** Names listed in Connection headers, which are hop-by-hop too. */
-function connectionTokens(raw: string[]): Set<string> {
+export function connectionTokens(raw: string[]): Set<string> {
   const out = new Set<string>();
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.toLowerCase() !== 'connection') continue;

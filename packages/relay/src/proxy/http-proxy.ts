@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AppConfig, DrawbridgeError, ErrorCode, type HeaderList, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection, TunnelRegistry } from '../tunnel/registry.ts';
-import { clientInfo } from './client-info.ts';
+import { clientInfo, peerAddress } from './client-info.ts';
 import { REQUEST_ID_HEADER, requestHeaders, responseHeaders } from './headers.ts';
 import { Pages, sendErrorPage } from './pages.ts';
 import { pageForStreamError } from './stream-errors.ts';
@@ -52,13 +52,8 @@ export function clientAddress(req: IncomingMessage): string {
   return clientInfo(req).address;
 }
 
-/** The immediate peer: what this hop appends to X-Forwarded-For. */
-export function peerAddress(req: IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? '';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
-function hasBody(req: IncomingMessage): boolean {
+/** Whether the request announces a body (chunked, or a non-zero Content-Length). */
+export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   if (req.headers['transfer-encoding'] !== undefined) return true;
   return cl !== undefined && cl !== '0';
