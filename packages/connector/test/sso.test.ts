@@ -7,8 +7,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   type AppConfig,
-  DEFAULT_APP_LIMITS,
-  DEFAULT_APP_TIMEOUTS,
   decodeIdentityMeta,
   encodeIdentityMeta,
   type HeaderRule,
@@ -17,27 +15,14 @@ import {
   SsoRuleError,
   validateHeaderRule,
 } from '@drawbridge/shared';
+import { appConfig } from '../../../test/helpers/apps.ts';
 import { ssoHeaders } from '../src/sso.ts';
 
 const code = (c: string) => (err: unknown) => err instanceof SsoRuleError && err.code === c;
 const ada = { sub: 'usr_1', email: 'ada@example.com', name: 'Ada Lovelace', groups: ['staff', 'admins'], claims: { department: 'R&D', level: 3, roles: ['a', 'b'] } };
 
 function app(headers: HeaderRule[]): AppConfig {
-  return {
-    id: 'app_1',
-    name: 'hello',
-    externalHost: 'hello.example.com',
-    internalUrl: 'http://10.0.0.1/',
-    group: 'g',
-    preauth: 'oidc',
-    hostHeader: null,
-    headers,
-    assignments: [],
-    timeouts: DEFAULT_APP_TIMEOUTS,
-    limits: DEFAULT_APP_LIMITS,
-    insecureSkipVerify: false,
-    denyRobots: true,
-  };
+  return appConfig({ id: 'app_1', name: 'hello', externalHost: 'hello.example.com', internalUrl: 'http://10.0.0.1/', group: 'g', preauth: 'oidc', headers });
 }
 
 describe('SSO header rules', () => {

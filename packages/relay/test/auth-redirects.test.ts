@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type AppConfig, DEFAULT_APP_LIMITS, DEFAULT_APP_TIMEOUTS } from '@drawbridge/shared';
+import type { AppConfig } from '@drawbridge/shared';
+import { appConfig } from '../../../test/helpers/apps.ts';
 import { cookieName, parseCookies, serializeCookie } from '../src/auth/http.ts';
 import { isAssigned, type UserIdentity } from '../src/auth/identity.ts';
 import { safeReturnPath, safeReturnUrl } from '../src/auth/redirects.ts';
@@ -12,22 +13,7 @@ import { MemoryCatalog } from '../src/catalog.ts';
 import { requestHeaders, stripRelayCookies } from '../src/proxy/headers.ts';
 
 function app(over: Partial<AppConfig>): AppConfig {
-  return {
-    id: 'app_1',
-    name: 'hello',
-    externalHost: 'hello.example.com',
-    internalUrl: 'http://10.0.0.1/',
-    group: 'g',
-    preauth: 'oidc',
-    hostHeader: null,
-    headers: [],
-    assignments: [],
-    timeouts: DEFAULT_APP_TIMEOUTS,
-    limits: DEFAULT_APP_LIMITS,
-    insecureSkipVerify: false,
-    denyRobots: true,
-    ...over,
-  };
+  return appConfig({ id: 'app_1', name: 'hello', externalHost: 'hello.example.com', internalUrl: 'http://10.0.0.1/', group: 'g', preauth: 'oidc', ...over });
 }
 
 describe('return-to paths on the same host', () => {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
-import { DEFAULT_APP_LIMITS, DEFAULT_APP_TIMEOUTS, type AppConfig } from '@drawbridge/shared';
+import type { AppConfig } from '@drawbridge/shared';
+import { appConfig } from '../../../test/helpers/apps.ts';
 import { AssertionSigner } from '../src/auth/assertion.ts';
 import { AuthError } from '../src/auth/errors.ts';
 import { SessionRevocations } from '../src/auth/revocations.ts';
@@ -24,21 +25,7 @@ async function rejects(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (err: unknown) => err instanceof AuthError && err.code === code);
 }
 
-const app: AppConfig = {
-  id: 'app_1',
-  name: 'hello',
-  externalHost: 'hello.example.com',
-  internalUrl: 'http://10.0.0.1/',
-  group: 'g',
-  preauth: 'oidc',
-  hostHeader: null,
-  headers: [],
-  assignments: [],
-  timeouts: DEFAULT_APP_TIMEOUTS,
-  limits: DEFAULT_APP_LIMITS,
-  insecureSkipVerify: false,
-  denyRobots: true,
-};
+const app: AppConfig = appConfig({ id: 'app_1', name: 'hello', externalHost: 'hello.example.com', internalUrl: 'http://10.0.0.1/', group: 'g', preauth: 'oidc' });
 
 describe('session tokens', () => {
   let store: Store;
