@@ -90,8 +90,11 @@ describe('OIDC through a central sign-in host', () => {
     assert.deepEqual(payload.groups, ['staff', 'admins']);
     assert.equal(payload.app, s.apps.get('hello')!.id);
     assert.deepEqual(payload.amr, ['oidc']);
-    assert.equal(payload.jti, echo.headers['x-drawbridge-request-id']);
+    assert.match(payload.jti!, /^[\w-]{16}$/);
     assert.ok(payload.exp! - payload.iat! <= 120);
+    const again = JSON.parse((await ua.navigate(s.url('hello.test', '/'))).body) as Echo;
+    assert.equal(again.headers['x-drawbridge-assertion'], echo.headers['x-drawbridge-assertion'], 'reused within auth.assertionReuse');
+    assert.notEqual(again.headers['x-drawbridge-request-id'], echo.headers['x-drawbridge-request-id'], 'the request id stays per request');
 
     // Host-only cookies: the central host and the app host each have their own.
     assert.ok(ua.cookies('hello.test').some((c) => c.name === 'drawbridge_session'));

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { AppConfig } from '@drawbridge/shared';
 import { appConfig } from '../../../test/helpers/apps.ts';
 import { AssertionSigner } from '../src/auth/assertion.ts';
@@ -121,7 +121,7 @@ describe('session tokens', () => {
   it('signs assertions an app can verify with the JWKS, across a key rotation', async () => {
     const t0 = now.t;
     const signer = new AssertionSigner({ store, clock, issuer: 'https://relay.example.com', keyPeriodMs: PERIOD });
-    const jwt = await signer.sign({ sub: 'ada', email: 'ada@example.com', groups: ['staff'] }, app, 'local', 'req-1');
+    const jwt = await signer.sign({ sub: 'ada', email: 'ada@example.com', groups: ['staff'] }, app, 'local');
     const jwks = await signer.jwks();
     assert.equal(jwks.keys.length, 2, 'current and next');
     assert.ok(jwks.keys.every((k) => k.d === undefined && k.alg === 'ES256' && k.use === 'sig'), 'public keys only');
@@ -129,15 +129,42 @@ describe('session tokens', () => {
       jwtVerify(token, createLocalJWKSet(keys), { issuer: 'https://relay.example.com', audience: 'hello.example.com', currentDate: new Date(now.t) });
     const { payload } = await verify(jwt, jwks);
     assert.equal(payload.sub, 'ada');
-    assert.equal(payload.jti, 'req-1');
+    assert.match(payload.jti!, /^[\w-]{16}$/);
     assert.deepEqual(payload.amr, ['local']);
     try {
       now.t = t0 + PERIOD;
       const rotated = await signer.jwks();
       assert.equal(rotated.keys.length, 3, 'previous, current, next');
       assert.ok(rotated.keys.some((k) => k.kid === decodeProtectedHeader(jwt).kid), 'the old key stays published');
-      const next = await signer.sign({ sub: 'ada' }, app, 'local', 'req-2');
+      const next = await signer.sign({ sub: 'ada' }, app, 'local');
       assert.ok(jwks.keys.some((k) => k.kid === decodeProtectedHeader(next).kid), 'the new key was published a period ahead');
+    } finally {
+      now.t = t0;
+    }
+  });
+
+  it('reuses an assertion for the same user and app while half its lifetime remains, and signs anew on any change', async () => {
+    const t0 = now.t;
+    const signer = new AssertionSigner({ store, clock, ttlMs: 120_000, reuseMs: 90_000 });
+    const ada = { sub: 'ada', email: 'ada@example.com', groups: ['staff'] };
+    try {
+      const first = await signer.sign(ada, app, 'local');
+      now.t = t0 + 59_000;
+      assert.equal(await signer.sign({ ...ada, groups: ['staff'] }, app, 'local'), first, 'same claims: the same assertion');
+      assert.notEqual(await signer.sign({ ...ada, groups: ['staff', 'admins'] }, app, 'local'), first, 'changed groups');
+      assert.notEqual(await signer.sign(ada, { ...app, externalHost: 'other.example.com' }, 'local'), first, 'another app host');
+      assert.notEqual(await signer.sign(ada, app, 'oidc'), first, 'another sign-in method');
+      now.t = t0 + 60_000;
+      const later = await signer.sign(ada, app, 'local');
+      assert.notEqual(later, first, 'reuse is capped at half the 120 s lifetime, not the 90 s asked for');
+      const { payload } = await jwtVerify(later, createLocalJWKSet(await signer.jwks()), { currentDate: new Date(now.t + 119_000) });
+      assert.notEqual(payload.jti, decodeJwt(first).jti, 'each assertion has its own jti');
+      const none = new AssertionSigner({ store, clock, reuseMs: 0 });
+      assert.notEqual(await none.sign(ada, app, 'local'), await none.sign(ada, app, 'local'), 'reuse 0: one per request');
+      const small = new AssertionSigner({ store, clock, maxCached: 1 });
+      const kept = await small.sign(ada, app, 'local');
+      await small.sign({ sub: 'bob' }, app, 'local');
+      assert.notEqual(await small.sign(ada, app, 'local'), kept, 'the cache is bounded: the oldest went first');
     } finally {
       now.t = t0;
     }
@@ -146,7 +173,7 @@ describe('session tokens', () => {
   it('leaves the groups out of an assertion that would not fit a header', async () => {
     const signer = new AssertionSigner({ store, clock, maxBytes: 2048 });
     const groups = Array.from({ length: 200 }, (_, i) => `group-${i}`);
-    const jwt = await signer.sign({ sub: 'ada', groups }, app, 'oidc', 'req-3');
+    const jwt = await signer.sign({ sub: 'ada', groups }, app, 'oidc');
     const { payload } = await jwtVerify(jwt, createLocalJWKSet(await signer.jwks()), { currentDate: new Date(now.t) });
     assert.equal(payload.groups, undefined);
     assert.equal(payload.groups_omitted, true);

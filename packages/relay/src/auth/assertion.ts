@@ -1,19 +1,23 @@
 /**
- * `X-Drawbridge-Assertion`: a short-lived JWT (ES256) the relay signs for each
- * request of a signed-in user, so an application can trust who the user is
+ * `X-Drawbridge-Assertion`: a short-lived JWT (ES256) the relay signs for a
+ * signed-in user and an app, so the application can trust who the user is
  * even if someone reaches it without going through the relay. Keys rotate per
  * epoch (see keyring.ts) and are published at `/.well-known/drawbridge/jwks.json`
  * with the previous and next key alongside the current one.
+ *
+ * One signature costs more than the rest of a proxied request, so a signed
+ * assertion is handed out again to the same user for the same app while at
+ * least half of its lifetime remains (`reuseMs`); any change to what it says
+ * (claims, app host, signing key) signs a new one.
  */
-import { KeyObject, sign } from 'node:crypto';
-import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { createPrivateKey, type JsonWebKey, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { AppConfig, SsoIdentity } from '@drawbridge/shared';
 import { type KeyCodec, KeyRing } from './keyring.ts';
 import type { Store } from '../store/types.ts';
 
 interface SigningKey {
-  privateKey: CryptoKey;
-  /** The same key for node:crypto, which signs synchronously. */
+  /** node:crypto signs synchronously; WebCrypto would queue a job per signature. */
   keyObject: KeyObject;
   publicJwk: JWK;
 }
@@ -37,8 +41,7 @@ const signingKeyCodec: KeyCodec<SigningKey> = {
   async parse(stored) {
     const jwk = JSON.parse(stored) as JWK;
     const { d: _d, ...publicJwk } = jwk;
-    const privateKey = (await importJWK(jwk, 'ES256')) as CryptoKey;
-    return { privateKey, keyObject: KeyObject.from(privateKey), publicJwk };
+    return { keyObject: createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }), publicJwk };
   },
 };
 
@@ -53,6 +56,14 @@ export interface AssertionOptions {
   keyPeriodMs?: number;
   /** An assertion larger than this drops its groups (`groups_omitted: true`) so it still fits a header (default 6 KiB). */
   maxBytes?: number;
+  /**
+   * How long a signed assertion is reused for the same user and app (default
+   * 60 s, never more than half of `ttlMs`, so an app always gets one with at
+   * least half its lifetime left). 0 signs one per request.
+   */
+  reuseMs?: number;
+  /** Assertions kept for reuse at most; the oldest is dropped first (default 10,000). */
+  maxCached?: number;
 }
 
 /** What an application finds in the assertion's payload. */
@@ -71,7 +82,7 @@ export interface AssertionClaims {
   amr: string[];
   iat: number;
   exp: number;
-  /** The request id, also in `X-Drawbridge-Request-Id`. */
+  /** Unique per assertion (not per request: see `reuseMs`). */
   jti: string;
 }
 
@@ -81,25 +92,47 @@ export class AssertionSigner {
   private readonly clock: () => number;
   private readonly ttlMs: number;
   private readonly maxBytes: number;
+  private readonly reuseMs: number;
+  private readonly maxCached: number;
+  /** Key → signed assertion and the time until which it is handed out again; insertion order is age. */
+  private readonly cache = new Map<string, { jwt: string; reuseUntil: number }>();
 
   constructor(opts: AssertionOptions) {
     this.issuer = opts.issuer ?? 'drawbridge';
     this.clock = opts.clock;
     this.ttlMs = opts.ttlMs ?? 120_000;
     this.maxBytes = opts.maxBytes ?? 6 * 1024;
+    this.reuseMs = Math.max(0, Math.min(opts.reuseMs ?? 60_000, this.ttlMs / 2));
+    this.maxCached = opts.maxCached ?? 10_000;
     this.keys = new KeyRing({ store: opts.store, prefix: 'auth.signing-key', periodMs: opts.keyPeriodMs ?? 30 * 86_400_000, clock: opts.clock, codec: signingKeyCodec });
   }
 
   /**
-   * Signs the assertion of one request.
+   * The assertion for one request: a recent one for the same user and app, or
+   * a newly signed one.
    *
    * @example
-   * const jwt = await signer.sign({ sub: 'usr_1', email: 'ada@example.com' }, app, 'local', requestId);
+   * const jwt = await signer.sign({ sub: 'usr_1', email: 'ada@example.com' }, app, 'local');
    * // the app: await jwtVerify(jwt, createRemoteJWKSet(new URL('https://app.example.com/.well-known/drawbridge/jwks.json')), { issuer, audience: 'app.example.com' })
    */
-  async sign(identity: SsoIdentity, app: AppConfig, method: string, requestId: string): Promise<string> {
+  async sign(identity: SsoIdentity, app: AppConfig, method: string): Promise<string> {
     const key = await this.keys.current();
-    const now = Math.floor(this.clock() / 1000);
+    const nowMs = this.clock();
+    if (this.reuseMs === 0) return this.build(identity, app, method, key.kid, key.key, nowMs);
+    // Everything the claims are made of, so a changed profile or group list signs anew.
+    const cacheKey = JSON.stringify([key.kid, app.id, app.externalHost, method, identity.sub, identity.email, identity.name, identity.groups]);
+    const hit = this.cache.get(cacheKey);
+    if (hit && hit.reuseUntil > nowMs) return hit.jwt;
+    if (hit) this.cache.delete(cacheKey);
+    const jwt = this.build(identity, app, method, key.kid, key.key, nowMs);
+    if (this.cache.size >= this.maxCached) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(cacheKey, { jwt, reuseUntil: nowMs + this.reuseMs });
+    return jwt;
+  }
+
+  private build(identity: SsoIdentity, app: AppConfig, method: string, kid: string, key: SigningKey, nowMs: number): string {
+    const now = Math.floor(nowMs / 1000);
+    const jti = randomBytes(12).toString('base64url');
     const build = (withGroups: boolean): string => {
       const claims: Record<string, unknown> = { app: app.id, amr: [method] };
       if (identity.email) claims.email = identity.email;
@@ -111,8 +144,8 @@ export class AssertionSigner {
       claims.aud = app.externalHost;
       claims.iat = now;
       claims.exp = now + Math.ceil(this.ttlMs / 1000);
-      claims.jti = requestId;
-      return signEs256({ alg: 'ES256', kid: key.kid, typ: 'JWT' }, claims, key.key);
+      claims.jti = jti;
+      return signEs256({ alg: 'ES256', kid, typ: 'JWT' }, claims, key);
     };
     const jwt = build(true);
     return jwt.length <= this.maxBytes || !identity.groups?.length ? jwt : build(false);

@@ -106,7 +106,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
       await ctx.audit.record({ type: 'access.denied', outcome: 'denied', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { method: identity.method, account: accountName(identity) } });
       return { status: 403, identity };
     }
-    const assertion = await ctx.signer.sign(identity, app, identity.method, requestId);
+    const assertion = await ctx.signer.sign(identity, app, identity.method);
     try {
       const meta = identityMeta(app, forwardedIdentity(app, identity), assertion, ctx.maxSsoHeaderBytes);
       return { ok: { meta, strip: ruleHeaderNames(app), user: accountName(identity) }, identity };

@@ -54,6 +54,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'oidc.fetchUserinfo', type: 'bool', default: false, doc: 'Also read the provider\'s userinfo endpoint after sign-in (providers that keep claims such as groups out of the ID token).' },
   { key: 'auth.assertionIssuer', type: 'string', default: 'drawbridge', doc: '`iss` of the `X-Drawbridge-Assertion` JWT; set it to the relay\'s public URL. Applications verify it with `/.well-known/drawbridge/jwks.json` on any app host.' },
   { key: 'auth.assertionTtl', type: 'duration', default: 120000, min: 10000, doc: 'Lifetime of one identity assertion.' },
+  { key: 'auth.assertionReuse', type: 'duration', default: 60000, min: 0, doc: 'How long a signed assertion is reused for the same user and app (at most half of `auth.assertionTtl`); `0` signs one per request, at a cost in throughput.' },
   { key: 'oidc.groupsClaim', type: 'string', default: 'groups', doc: 'Claim holding the user\'s groups (a dotted path reads nested claims, e.g. `realm_access.roles`).' },
 
   { key: 'cluster.advertiseUrl', type: 'string', default: null, doc: 'Several relays on one PostgreSQL: the URL at which the other relays reach this relay\'s public listener (`http://10.0.0.4:8080`). A relay with no tunnel of an app\'s connector group forwards the request to a relay that has one. Default: the public listener\'s address when it is a specific one; forwarding is off when it listens on all addresses and this is not set.' },

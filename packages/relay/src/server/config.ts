@@ -33,7 +33,7 @@ export interface RelayConfig {
     registrationRate: number;
   };
   ca: { certFile: string | null; keyFile: string | null };
-  auth: { signInHost: string | null; sessionMaxAge: number; loginAttemptsPerUser: number; loginAttemptsPerAddress: number; assertionIssuer: string; assertionTtl: number };
+  auth: { signInHost: string | null; sessionMaxAge: number; loginAttemptsPerUser: number; loginAttemptsPerAddress: number; assertionIssuer: string; assertionTtl: number; assertionReuse: number };
   oidc: { issuer: string | null; clientId: string | null; clientSecret: string | null; scopes: string[]; groupsClaim: string; fetchUserinfo: boolean };
   cluster: { advertiseUrl: string | null };
   admin: { listen: ListenAddr };

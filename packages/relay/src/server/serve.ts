@@ -140,7 +140,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       ...(config.auth.signInHost ? { signInHost: config.auth.signInHost } : {}),
       session: { maxAgeMs: config.auth.sessionMaxAge, keyPeriodMs: Math.max(7 * 86_400_000, config.auth.sessionMaxAge) },
       local: { perUser: config.auth.loginAttemptsPerUser, perAddress: config.auth.loginAttemptsPerAddress },
-      assertion: { issuer: config.auth.assertionIssuer, ttlMs: config.auth.assertionTtl },
+      assertion: { issuer: config.auth.assertionIssuer, ttlMs: config.auth.assertionTtl, reuseMs: config.auth.assertionReuse },
     });
 
     const relay = await startRelay({
