@@ -10,7 +10,7 @@
  * least half of its lifetime remains (`reuseMs`); any change to what it says
  * (claims, app host, signing key) signs a new one.
  */
-import { createPrivateKey, type JsonWebKey, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { createPrivateKey, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { AppConfig, SsoIdentity } from '@drawbridge/shared';
 import { type KeyCodec, KeyRing } from './keyring.ts';
@@ -41,7 +41,7 @@ const signingKeyCodec: KeyCodec<SigningKey> = {
   async parse(stored) {
     const jwk = JSON.parse(stored) as JWK;
     const { d: _d, ...publicJwk } = jwk;
-    return { keyObject: createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }), publicJwk };
+    return { keyObject: createPrivateKey({ key: jwk, format: 'jwk' }), publicJwk };
   },
 };
 
