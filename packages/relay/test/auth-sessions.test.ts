@@ -118,6 +118,27 @@ describe('session tokens', () => {
     assert.equal(theirs.noteSettingChanged('auth.session-key.1'), undefined);
   });
 
+  it('prunes sign-out records once their sessions have expired, and keeps the rest', async () => {
+    const t0 = now.t;
+    const revocations = new SessionRevocations({ store, clock });
+    await revocations.revoke('sid-old', t0 + 60_000);
+    await revocations.revoke('sid-live', t0 + 7_200_000);
+    await store.setSetting('auth.revoked.sid-odd', 'not a time');
+    try {
+      assert.equal(await revocations.prune(), 0, 'nothing has expired yet');
+      now.t = t0 + 60_001;
+      assert.equal(await revocations.prune(), 1);
+      assert.equal(await store.getSetting('auth.revoked.sid-old'), null);
+      assert.notEqual(await store.getSetting('auth.revoked.sid-live'), null, 'a session still inside its lifetime stays revoked');
+      assert.equal(await revocations.isRevoked('sid-live'), true);
+      assert.equal(await store.getSetting('auth.revoked.sid-odd'), 'not a time', 'a record it cannot read is kept, not guessed at');
+    } finally {
+      now.t = t0;
+      await store.deleteSetting('auth.revoked.sid-odd');
+      await store.deleteSetting('auth.revoked.sid-live');
+    }
+  });
+
   it('signs assertions an app can verify with the JWKS, across a key rotation', async () => {
     const t0 = now.t;
     const signer = new AssertionSigner({ store, clock, issuer: 'https://relay.example.com', keyPeriodMs: PERIOD });

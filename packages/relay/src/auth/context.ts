@@ -48,6 +48,8 @@ export interface AccessGateOptions {
   maxSsoHeaderBytes?: number;
   /** Time a sign-in may take from redirect to callback (default 10 min). */
   signInTimeoutMs?: number;
+  /** How often records of signed-out sessions that have since expired are deleted (default 1 h; 0 never). */
+  pruneIntervalMs?: number;
 }
 
 /** A session read from the request's cookie, or why there is none. */

@@ -209,6 +209,18 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
         return;
     }
   }
+  // Sign-out records matter only until the session would have expired anyway.
+  const pruneEvery = opts.pruneIntervalMs ?? 3_600_000;
+  const pruneTimer =
+    pruneEvery > 0
+      ? setInterval(() => {
+          ctx.revocations.prune().then(
+            (n) => n > 0 && ctx.logger.info({ pruned: n }, 'deleted the sign-out records of expired sessions'),
+            (err: unknown) => ctx.logger.warn({ err }, 'pruning sign-out records failed; the next run tries again'),
+          );
+        }, pruneEvery)
+      : undefined;
+  pruneTimer?.unref();
   const unsubscribe = ctx.store.subscribe((event) => {
     onChange(event).catch((err: unknown) => ctx.logger.error({ err, event: event.type }, 'access re-check after a store change failed'));
   });
@@ -259,6 +271,9 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     get openExchanges() {
       return ctx.exchanges.size;
     },
-    close: () => unsubscribe(),
+    close: () => {
+      unsubscribe();
+      if (pruneTimer) clearInterval(pruneTimer);
+    },
   };
 }

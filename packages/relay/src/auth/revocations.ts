@@ -15,7 +15,7 @@ interface Entry {
 }
 
 export interface RevocationOptions {
-  store: Pick<Store, 'getSetting' | 'setSetting'>;
+  store: Pick<Store, 'getSetting' | 'setSetting' | 'listSettings' | 'deleteSetting'>;
   clock: () => number;
   /** How long a "not revoked" answer is trusted without the store's event. */
   recheckMs?: number;
@@ -57,6 +57,24 @@ export class SessionRevocations {
     const sid = key.slice(REVOKED_PREFIX.length);
     this.remember(sid, true);
     return sid;
+  }
+
+  /**
+   * Deletes the records of sessions that have expired anyway: a cookie past its
+   * expiry is refused without asking the store. Returns how many went. Any
+   * relay may run it; several at once only delete the same rows twice.
+   */
+  async prune(): Promise<number> {
+    const now = this.opts.clock();
+    let pruned = 0;
+    for (const { key, value } of await this.opts.store.listSettings(REVOKED_PREFIX)) {
+      const expiresAt = Number(value);
+      // A value that is not a time cannot say the session is over: keep it.
+      if (!Number.isFinite(expiresAt) || expiresAt > now) continue;
+      if (await this.opts.store.deleteSetting(key)) pruned += 1;
+      this.cache.delete(key.slice(REVOKED_PREFIX.length));
+    }
+    return pruned;
   }
 
   /** Notices may have been lost: forget every cached "not revoked". */
