@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { text } from 'node:stream/consumers';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -90,6 +91,11 @@ describe('data path', () => {
       }
     });
     origin.server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/declined') {
+        // A refusal whose body overruns its Content-Length: the connector's HTTP parser fails on it.
+        socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno, and more');
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('message', (data, isBinary) => {
           const text = Buffer.from(data as Buffer).toString();
@@ -196,6 +202,15 @@ describe('data path', () => {
     let rest = '';
     for (let r = await it.next(); !r.done; r = await it.next()) rest += Buffer.from(r.value as Buffer).toString();
     assert.equal(rest, 'data: two\n\n');
+  });
+
+  it('passes on an upgrade the app declines, and never writes a second response after its head', async () => {
+    const ws = new WebSocket(`${stack.relay.publicUrl.replace('http', 'ws')}/declined`, { headers: { host: 'hello.test' } });
+    const [handshake, answer] = (await once(ws, 'unexpected-response')) as [http.ClientRequest, http.IncomingMessage];
+    assert.equal(answer.statusCode, 403);
+    const body = await text(answer).catch(() => '');
+    assert.ok(!body.includes('HTTP/1.1'), `a second response followed the app's head: ${JSON.stringify(body)}`);
+    handshake.destroy();
   });
 
   it('carries WebSocket upgrades both ways and keeps close codes', async () => {

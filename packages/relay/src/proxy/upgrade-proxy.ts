@@ -35,6 +35,8 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
 
   let stream: Stream | undefined;
   let switched = false;
+  /** The app declined the upgrade and its answer's head went out. */
+  let declined = false;
   let unconsumed = 0;
   const aborter = new AbortController();
   const startedAt = Date.now();
@@ -82,6 +84,7 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
           for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== 'content-length') clean.push(headers[i]!, headers[i + 1]!);
           clean.push('connection', 'close', REQUEST_ID_HEADER, requestId);
           writeHead(socket, rh.status, rh.reason, clean);
+          declined = true;
           finish(rh.status);
           if (end) socket.end();
         },
@@ -93,7 +96,8 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
           socket.end();
         },
         onReset(err: StreamError): void {
-          if (switched) socket.destroy();
+          // After a head went out, a second response would only garble the first.
+          if (switched || declined) socket.destroy();
           else rejectUpgrade(socket, pageForStreamError(err, app.name), requestId);
           finish(switched ? 101 : 502, err.code);
         },
