@@ -6,12 +6,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { text } from 'node:stream/consumers';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { request } from 'undici';
+import { WebSocket, WebSocketServer } from 'ws';
 import { registerConnector, type RunningConnector, startService } from '@drawbridge/connector';
 import { hashToken } from '../packages/relay/src/store/index.ts';
 import type { RunningRelay } from '../packages/relay/src/server/serve.ts';
@@ -28,6 +31,7 @@ describe('two relays on one PostgreSQL', () => {
   let origin: Origin;
   let service: RunningConnector | undefined;
   const seen: Array<{ url: string; xff: string; forward: string | undefined; body: string }> = [];
+  const wss = new WebSocketServer({ noServer: true });
 
   before(async () => {
     admin = new pg.Client({ connectionString: SERVER });
@@ -42,6 +46,19 @@ describe('two relays on one PostgreSQL', () => {
       req.on('end', () => {
         seen.push({ url: req.url ?? '', xff: String(req.headers['x-forwarded-for']), forward: req.headers['x-drawbridge-relay-forward'] as string | undefined, body });
         res.end(`internal ${req.url}`);
+      });
+    });
+    origin.server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/declined') {
+        socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 8\r\nconnection: close\r\n\r\ndeclined');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('message', (data: Buffer) => {
+          if (data.toString() === 'close-me') ws.close(4321, 'bye from app');
+          else ws.send(data);
+        });
+        ws.send(`hello ${String(req.headers['x-forwarded-for'])} ${String(req.headers['x-drawbridge-relay-forward'])}`);
       });
     });
     // Start one after the other and then at once: migrations and CA creation must agree either way.
@@ -93,7 +110,27 @@ describe('two relays on one PostgreSQL', () => {
     // The app saw the user's address through both relays, and no relay-internal header.
     const forwarded = seen.find((h) => h.url === '/via-b?x=1')!;
     assert.equal(forwarded.forward, undefined);
+    assert.equal(forwarded.xff, '127.0.0.1, 127.0.0.1', 'the user, then relay B');
     assert.equal(forwarded.body, 'payload');
+
+    // A WebSocket opened on B is spliced through A's tunnel: frames and the app's close code arrive.
+    const ws = new WebSocket(`${b.relay.publicUrl.replace('http', 'ws')}/socket`, { headers: { host: 'hello.test' } });
+    const [greeting] = (await once(ws, 'message')) as [Buffer];
+    // X-Forwarded-For names each hop, as for plain requests: the user, then relay B (both on loopback here).
+    assert.equal(greeting.toString(), 'hello 127.0.0.1, 127.0.0.1 undefined', 'no relay-internal header reaches the app');
+    ws.send('x'.repeat(200_000));
+    const [echo] = (await once(ws, 'message')) as [Buffer];
+    assert.equal(echo.length, 200_000);
+    ws.send('close-me');
+    const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+    assert.equal(code, 4321);
+    assert.equal(reason.toString(), 'bye from app');
+    // An upgrade the app declines comes back through both relays as the app's answer.
+    const declined = new WebSocket(`${b.relay.publicUrl.replace('http', 'ws')}/declined`, { headers: { host: 'hello.test' } });
+    const [handshake, answer] = (await once(declined, 'unexpected-response')) as [ClientRequest, IncomingMessage];
+    assert.equal(answer.statusCode, 403);
+    assert.equal(await text(answer), 'declined');
+    handshake.destroy();
 
     // Revoked through B: A closes the tunnels within a second.
     const closed = Promise.all([once(a.events, 'close'), once(a.events, 'close')]);

@@ -47,12 +47,15 @@ export function createPublicServer(opts: PublicListenerOptions): http.Server {
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     noDelay: true,
   };
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  /** Who sent the request: a peer relay's request keeps the id the user's error page and logs already carry. */
+  const arrival = (req: IncomingMessage): { requestId: string; proto: 'http' | 'https' } => {
     const fromPeer = opts.isPeerForward?.(req) ?? false;
     const forwardedId = req.headers['x-drawbridge-request-id'];
-    // A peer relay's request keeps the id the user's error page and logs already carry.
     const requestId = fromPeer && typeof forwardedId === 'string' && /^[\w-]{1,64}$/.test(forwardedId) ? forwardedId : randomUUID();
-    const { proto } = resolveClient(req, opts.trustedProxies, fromPeer);
+    return { requestId, proto: resolveClient(req, opts.trustedProxies, fromPeer).proto };
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const { requestId, proto } = arrival(req);
     const host = routingHost(req.headers.host);
     if (!host) {
       sendErrorPage(res, Pages.badHost(), requestId);
@@ -85,8 +88,7 @@ export function createPublicServer(opts: PublicListenerOptions): http.Server {
   const server = opts.tls ? https.createServer({ ...serverOpts, cert: opts.tls.cert, key: opts.tls.key }, onRequest) : http.createServer(serverOpts, onRequest);
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const requestId = randomUUID();
-    const { proto } = resolveClient(req, opts.trustedProxies);
+    const { requestId, proto } = arrival(req);
     const host = routingHost(req.headers.host);
     const app = host ? opts.catalog.findByHost(host) : undefined;
     if (!app) {

@@ -39,6 +39,7 @@ export interface RelayOptions {
   onExchange?(summary: ExchangeSummary): void;
   /** Several relays: forward to a peer when no tunnel of the group is here (see cluster/). */
   forward?: ExchangeContext['forward'];
+  forwardUpgrade?: ExchangeContext['forwardUpgrade'];
   isPeerForward?: (req: http.IncomingMessage) => boolean;
   onConnection?(conn: TunnelConnection, event: 'open' | 'close'): void;
 }
@@ -84,7 +85,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     trustedProxies: opts.public.trustedProxies,
     catalog: opts.catalog,
     gate: opts.gate ?? passthroughGate,
-    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: 5_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward },
+    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: 5_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward, forwardUpgrade: opts.forwardUpgrade },
     isPeerForward: opts.isPeerForward,
     maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
     headersTimeoutMs: opts.headersTimeoutMs ?? 30_000,

@@ -8,8 +8,9 @@
  * forwards the request again.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { type Duplex, pipeline } from 'node:stream';
 import type { AppConfig } from '@drawbridge/shared';
 import type { Logger } from 'pino';
 import { type Dispatcher, request } from 'undici';
@@ -17,6 +18,7 @@ import { peerAddress } from '../proxy/client-info.ts';
 import { clientAddress, hasBody } from '../proxy/http-proxy.ts';
 import { connectionTokens, HOP_BY_HOP, REQUEST_ID_HEADER } from '../proxy/headers.ts';
 import { Pages, sendErrorPage } from '../proxy/pages.ts';
+import { rejectUpgrade, writeHead } from '../proxy/upgrade-proxy.ts';
 
 export const FORWARD_HEADER = 'x-drawbridge-relay-forward';
 const MAX_SKEW_MS = 60_000;
@@ -49,8 +51,12 @@ export interface ForwarderOptions {
   now(): number;
 }
 
-/** Sends the user's request to `peerUrl` and streams the answer back, with backpressure both ways. */
-export function forwardToPeer(opts: ForwarderOptions, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', peerUrl: string): void {
+/**
+ * The user's request headers as a peer relay must see them: hop-by-hop fields
+ * dropped (except the upgrade handshake's own, for an upgrade), the user's
+ * address appended to X-Forwarded-For, and the proof and request id added.
+ */
+function peerHeaders(opts: ForwarderOptions, req: IncomingMessage, requestId: string, proto: 'http' | 'https', upgrade: boolean): string[] {
   const headers: string[] = [];
   const raw = req.rawHeaders;
   const listed = connectionTokens(raw);
@@ -62,6 +68,13 @@ export function forwardToPeer(opts: ForwarderOptions, app: AppConfig, req: Incom
   }
   xff.push(peerAddress(req));
   headers.push('x-forwarded-for', xff.join(', '), 'x-forwarded-proto', proto, FORWARD_HEADER, forwardProof(opts.secret, opts.nodeId, opts.now(), req), REQUEST_ID_HEADER, requestId);
+  if (upgrade) headers.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade));
+  return headers;
+}
+
+/** Sends the user's request to `peerUrl` and streams the answer back, with backpressure both ways. */
+export function forwardToPeer(opts: ForwarderOptions, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', peerUrl: string): void {
+  const headers = peerHeaders(opts, req, requestId, proto, false);
   const ac = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) ac.abort();
@@ -94,4 +107,77 @@ export function forwardToPeer(opts: ForwarderOptions, app: AppConfig, req: Incom
       sendErrorPage(res, Pages.upstream(502, 'ERR_PEER_UNREACHABLE', `The relay that serves ${app.name} right now could not be reached. Try again.`), requestId);
     },
   );
+}
+
+/**
+ * Sends the user's upgrade request (WebSocket) to `peerUrl` on a connection of
+ * its own. After the peer's 101 the two sockets are spliced, so frames and
+ * close codes pass untouched; any other answer (sign-in, 403, 502) is relayed
+ * as it is and the connection closes after it.
+ */
+export function forwardUpgradeToPeer(opts: ForwarderOptions, app: AppConfig, req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, proto: 'http' | 'https', peerUrl: string, onStatus: (status: number) => void): void {
+  const target = new URL(req.url ?? '/', peerUrl);
+  const request = (target.protocol === 'https:' ? https : http).request(target, {
+    method: req.method ?? 'GET',
+    headers: peerHeaders(opts, req, requestId, proto, true),
+    // The user's Host is among the headers; the connection is used once and handed over.
+    setHost: false,
+    agent: false,
+  });
+  let answered = false;
+  const timer = setTimeout(() => {
+    if (!settle(504)) return;
+    request.destroy();
+    rejectUpgrade(socket, Pages.upstream(504, 'ERR_PEER_TIMEOUT', `The relay that serves ${app.name} right now did not answer in time. Try again.`), requestId);
+  }, app.timeouts.headMs + 10_000);
+  /** The first answer wins; returns false for any later one. */
+  function settle(status: number): boolean {
+    clearTimeout(timer);
+    if (answered) return false;
+    answered = true;
+    onStatus(status);
+    return true;
+  }
+  socket.on('error', () => socket.destroy());
+  socket.on('close', () => {
+    if (!answered) {
+      answered = true;
+      clearTimeout(timer);
+      request.destroy();
+    }
+  });
+  request.on('upgrade', (answer: IncomingMessage, peer: Duplex, peerHead: Buffer) => {
+    if (!settle(101) || socket.destroyed) {
+      peer.destroy();
+      return;
+    }
+    writeHead(socket, 101, answer.statusMessage ?? '', answer.rawHeaders);
+    if (peerHead.length > 0) socket.write(peerHead);
+    if (head.length > 0) peer.write(head);
+    peer.on('error', () => socket.destroy());
+    peer.on('close', () => socket.destroy());
+    socket.on('close', () => peer.destroy());
+    socket.pipe(peer);
+    peer.pipe(socket);
+  });
+  request.on('response', (answer: IncomingMessage) => {
+    if (!settle(answer.statusCode ?? 502)) {
+      answer.destroy();
+      return;
+    }
+    const headers: string[] = [];
+    for (let i = 0; i < answer.rawHeaders.length; i += 2) {
+      const lower = answer.rawHeaders[i]!.toLowerCase();
+      if (!HOP_BY_HOP.has(lower)) headers.push(answer.rawHeaders[i]!, answer.rawHeaders[i + 1]!);
+    }
+    headers.push('connection', 'close');
+    writeHead(socket, answer.statusCode ?? 502, answer.statusMessage ?? '', headers);
+    answer.pipe(socket);
+  });
+  request.on('error', (err) => {
+    if (!settle(502)) return;
+    opts.logger.warn({ err: err.message, peer: peerUrl, requestId, client: clientAddress(req) }, 'forwarding an upgrade to a peer relay failed');
+    rejectUpgrade(socket, Pages.upstream(502, 'ERR_PEER_UNREACHABLE', `The relay that serves ${app.name} right now could not be reached. Try again.`), requestId);
+  });
+  request.end();
 }

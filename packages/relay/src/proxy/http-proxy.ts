@@ -5,6 +5,7 @@
  * slow user's socket holds back the connector's credit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { type AppConfig, DrawbridgeError, ErrorCode, type HeaderList, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection, TunnelRegistry } from '../tunnel/registry.ts';
 import { clientInfo, peerAddress } from './client-info.ts';
@@ -29,6 +30,11 @@ export interface ExchangeContext {
    * can take it (the request then waits in the local queue).
    */
   forward?: ((app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https') => boolean) | undefined;
+  /**
+   * The same for protocol upgrades (WebSocket): the peer gets the handshake on
+   * a connection of its own; `onStatus` hears its answer (101, or the refusal).
+   */
+  forwardUpgrade?: ((app: AppConfig, req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, proto: 'http' | 'https', onStatus: (status: number) => void) => boolean) | undefined;
   queueWaitMs: number;
   /** Extra time past the app's head timeout before the relay gives up on the connector. */
   headGraceMs: number;

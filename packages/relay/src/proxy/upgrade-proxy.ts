@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type AppConfig, DrawbridgeError, ErrorCode, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection } from '../tunnel/registry.ts';
+import { clientInfo } from './client-info.ts';
 import { REQUEST_ID_HEADER, responseHeaders } from './headers.ts';
 import { type ExchangeContext, type RequestIdentity, requestHead } from './http-proxy.ts';
 import { type ErrorPage, renderErrorPage } from './pages.ts';
@@ -14,7 +15,8 @@ import { pageForStreamError } from './stream-errors.ts';
 
 const STATUS_TEXT: Record<number, string> = { 101: 'Switching Protocols' };
 
-function writeHead(socket: Duplex, status: number, reason: string, flat: string[]): void {
+/** Writes a raw HTTP/1.1 response head (`flat`: name, value, name, value…). */
+export function writeHead(socket: Duplex, status: number, reason: string, flat: string[]): void {
   let head = `HTTP/1.1 ${status} ${reason || STATUS_TEXT[status] || ''}\r\n`;
   for (let i = 0; i < flat.length; i += 2) head += `${flat[i]}: ${flat[i + 1]}\r\n`;
   socket.write(`${head}\r\n`, 'latin1');
@@ -109,6 +111,7 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
     );
   };
 
+  if (ctx.forwardUpgrade && !clientInfo(req).fromPeer && !ctx.registry.serves(app.group) && ctx.forwardUpgrade(app, req, socket, headBytes, requestId, proto, (status) => finish(status))) return;
   ctx.registry.acquire(app.group, open, aborter.signal).catch((err: unknown) => {
     if (aborter.signal.aborted) return;
     const code = err instanceof DrawbridgeError ? err.code : 'ERR_INTERNAL';

@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AppConfig } from '@drawbridge/shared';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
-import { forwardToPeer, isForwardedByPeer } from '../cluster/forward.ts';
+import { forwardToPeer, forwardUpgradeToPeer, isForwardedByPeer } from '../cluster/forward.ts';
 import { NodePresence } from '../cluster/presence.ts';
 import type { Relay } from '../relay.ts';
 import type { Store } from '../store/index.ts';
@@ -19,6 +20,7 @@ export interface Cluster {
   start(publicUrl: string): Promise<void>;
   changed(): void;
   forward(app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https'): boolean;
+  forwardUpgrade(app: AppConfig, req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string, proto: 'http' | 'https', onStatus: (status: number) => void): boolean;
   isPeerForward(req: IncomingMessage): boolean;
   /** Peer relays known to serve `groupId` now. */
   peersFor(groupId: string): Array<{ id: string; url: string }>;
@@ -33,6 +35,7 @@ const inert: Cluster = {
   start: async () => undefined,
   changed: () => undefined,
   forward: () => false,
+  forwardUpgrade: () => false,
   isPeerForward: () => false,
   stop: async () => undefined,
 };
@@ -63,6 +66,12 @@ export async function clusterFor(config: RelayConfig, store: Store, now: () => n
       const peer = presence?.peersFor(app.group)[0];
       if (!presence || !peer) return false;
       forwardToPeer({ nodeId: presence.id, secret, dispatcher, logger, now }, app, req, res, requestId, proto, peer.url);
+      return true;
+    },
+    forwardUpgrade(app, req, socket, head, requestId, proto, onStatus) {
+      const peer = presence?.peersFor(app.group)[0];
+      if (!presence || !peer) return false;
+      forwardUpgradeToPeer({ nodeId: presence.id, secret, dispatcher, logger, now }, app, req, socket, head, requestId, proto, peer.url, onStatus);
       return true;
     },
     isPeerForward: (req) => isForwardedByPeer(secret, req, now()),

@@ -150,6 +150,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       gate,
       relayRoutes: (req, res, requestId) => gate.routes(req, res, requestId),
       forward: (app, req, res, requestId, proto) => cluster.forward(app, req, res, requestId, proto),
+      forwardUpgrade: (app, req, socket, head, requestId, proto, onStatus) => cluster.forwardUpgrade(app, req, socket, head, requestId, proto, onStatus),
       isPeerForward: (req) => cluster.isPeerForward(req),
       authenticator,
       connectorApi,
