@@ -4,6 +4,7 @@
  * real SQLite store, and the user cache following `user-changed`.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,28 +42,50 @@ describe('password hashes', () => {
 });
 
 describe('failure limiter', () => {
-  it('refuses after `limit` failures in the window and says when to retry', () => {
-    let t = 0;
-    const l = new FailureLimiter({ limit: 2, windowMs: 1000, clock: () => t });
-    assert.equal(l.retryAfter('k'), 0);
-    l.fail('k');
+  let store: Store;
+  let t = 0;
+  const limiter = (scope = 'user'): FailureLimiter => new FailureLimiter({ store, scope, limit: 2, windowMs: 1000, clock: () => t });
+  before(async () => {
+    store = await openStore(mkdtempSync(join(tmpdir(), 'drawbridge-limiter-')));
+  });
+  after(() => store.close());
+
+  it('refuses after `limit` failures in the window and says when to retry', async () => {
+    t = 0;
+    const l = limiter();
+    assert.equal(await l.retryAfter('k'), 0);
+    await l.fail('k');
     t = 100;
-    l.fail('k');
-    assert.equal(l.retryAfter('k'), 900, 'until the oldest failure leaves the window');
+    await l.fail('k');
+    assert.equal(await l.retryAfter('k'), 900, 'until the oldest failure leaves the window');
     t = 999;
-    assert.equal(l.retryAfter('k'), 1);
+    assert.equal(await l.retryAfter('k'), 1);
     t = 1000;
-    assert.equal(l.retryAfter('k'), 0);
-    l.fail('k');
-    l.reset('k');
-    assert.equal(l.retryAfter('k'), 0);
+    assert.equal(await l.retryAfter('k'), 0);
+    await l.fail('k');
+    await l.reset('k');
+    assert.equal(await l.retryAfter('k'), 0);
   });
 
-  it('keeps memory bounded', () => {
-    const l = new FailureLimiter({ limit: 1, windowMs: 1000, clock: () => 0, maxKeys: 10 });
-    for (let i = 0; i < 100; i++) l.fail(`k${i}`);
-    assert.equal(l.retryAfter('k0'), 0, 'the oldest keys were dropped');
-    assert.ok(l.retryAfter('k99') > 0);
+  it('counts through the store, so every relay sees the same failures; scopes stay apart; prune drops what left the window', async () => {
+    t = 10_000;
+    const mine = limiter();
+    const theirs = limiter();
+    await mine.fail('ada');
+    await theirs.fail('ada');
+    assert.ok((await mine.retryAfter('ada')) > 0, 'one failure on each relay is two');
+    assert.equal(await limiter('address').retryAfter('ada'), 0, 'another scope counts on its own');
+    t = 12_000;
+    assert.equal(await mine.prune(), 2);
+    assert.equal(await mine.prune(), 0);
+  });
+
+  it('keeps digests, not user names or addresses', async () => {
+    t = 20_000;
+    await limiter().fail('grace@example.com');
+    const rows = await store.signInFailures(`user:${createHash('sha256').update('grace@example.com').digest('base64url')}`, 0, 10);
+    assert.deepEqual(rows, [20_000]);
+    assert.deepEqual(await store.signInFailures('grace@example.com', 0, 10), [], 'the plain name is no key');
   });
 });
 
@@ -92,6 +115,8 @@ describe('local user sign-in', () => {
   });
 
   it('limits failures per user name and per address, before looking at the password', async () => {
+    // The earlier tests' failures are in the store, where every relay's LocalUsers counts them: start past them.
+    t += 60_001;
     const users = new LocalUsers({ store, clock: () => t, perUser: 2, perAddress: 3, windowMs: 60_000 });
     await assert.rejects(users.authenticate('ada', 'x', '10.0.0.3'), code('ERR_SIGNIN_BAD_CREDENTIALS'));
     await assert.rejects(users.authenticate('ADA', 'x', '10.0.0.4'), code('ERR_SIGNIN_BAD_CREDENTIALS'));

@@ -745,6 +745,19 @@ function conformance(backend: Backend, skip: string | false) {
         assert.deepEqual(await store.listAudit(), [e3]);
       });
 
+      it('counts sign-in failures per key: the latest within a window, oldest first; clears and prunes', async () => {
+        for (const at of [100, 200, 300, 400]) await store.recordSignInFailure('user:k1', at);
+        await store.recordSignInFailure('user:k2', 250);
+        assert.deepEqual(await store.signInFailures('user:k1', 150, 10), [200, 300, 400], 'only after `since`');
+        assert.deepEqual(await store.signInFailures('user:k1', 0, 2), [300, 400], 'the latest `limit`');
+        assert.deepEqual(await store.signInFailures('user:none', 0, 10), []);
+        await store.clearSignInFailures('user:k1');
+        assert.deepEqual(await store.signInFailures('user:k1', 0, 10), []);
+        assert.deepEqual(await store.signInFailures('user:k2', 0, 10), [250], 'other keys untouched');
+        assert.equal(await store.pruneSignInFailures(250), 1);
+        assert.deepEqual(await store.signInFailures('user:k2', 0, 10), []);
+      });
+
       it('defaults the time to the clock and refuses events without type or outcome', async () => {
         const e = await store.appendAudit({ type: 'relay.started', outcome: 'success' });
         assert.ok(Math.abs(e.at - Date.now()) < 60_000);

@@ -48,7 +48,7 @@ export interface AccessGateOptions {
   maxSsoHeaderBytes?: number;
   /** Time a sign-in may take from redirect to callback (default 10 min). */
   signInTimeoutMs?: number;
-  /** How often records of signed-out sessions that have since expired are deleted (default 1 h; 0 never). */
+  /** How often sign-out records of expired sessions and sign-in failures past their window are deleted (default 1 h; 0 never). */
   pruneIntervalMs?: number;
 }
 

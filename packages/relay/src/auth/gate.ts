@@ -209,7 +209,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
         return;
     }
   }
-  // Sign-out records matter only until the session would have expired anyway.
+  // Sign-out records matter only until the session would have expired anyway, failed sign-ins only within their window.
   const pruneEvery = opts.pruneIntervalMs ?? 3_600_000;
   const pruneTimer =
     pruneEvery > 0
@@ -218,6 +218,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
             (n) => n > 0 && ctx.logger.info({ pruned: n }, 'deleted the sign-out records of expired sessions'),
             (err: unknown) => ctx.logger.warn({ err }, 'pruning sign-out records failed; the next run tries again'),
           );
+          ctx.users.pruneFailures().catch((err: unknown) => ctx.logger.warn({ err }, 'pruning old sign-in failures failed; the next run tries again'));
         }, pruneEvery)
       : undefined;
   pruneTimer?.unref();

@@ -59,7 +59,7 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
 }
 
 export interface LocalUsersOptions {
-  store: Pick<Store, 'getUser' | 'getUserByName'>;
+  store: Pick<Store, 'getUser' | 'getUserByName' | 'recordSignInFailure' | 'signInFailures' | 'clearSignInFailures' | 'pruneSignInFailures'>;
   clock: () => number;
   /** Failed attempts per user name within the window before sign-in is refused (default 5). */
   perUser?: number;
@@ -86,8 +86,8 @@ export class LocalUsers {
     this.clock = opts.clock;
     this.cacheMs = opts.cacheMs ?? 30_000;
     const windowMs = opts.windowMs ?? 15 * 60_000;
-    this.byUser = new FailureLimiter({ limit: opts.perUser ?? 5, windowMs, clock: opts.clock });
-    this.byAddress = new FailureLimiter({ limit: opts.perAddress ?? 20, windowMs, clock: opts.clock });
+    this.byUser = new FailureLimiter({ store: opts.store, scope: 'user', limit: opts.perUser ?? 5, windowMs, clock: opts.clock });
+    this.byAddress = new FailureLimiter({ store: opts.store, scope: 'address', limit: opts.perAddress ?? 20, windowMs, clock: opts.clock });
   }
 
   /**
@@ -99,7 +99,7 @@ export class LocalUsers {
    */
   async authenticate(name: string, password: string, address: string): Promise<LocalUser> {
     const userKey = name.trim().toLowerCase();
-    const wait = Math.max(this.byUser.retryAfter(userKey), this.byAddress.retryAfter(address));
+    const wait = Math.max(await this.byUser.retryAfter(userKey), await this.byAddress.retryAfter(address));
     if (wait > 0) throw new RateLimitedError('too many failed sign-in attempts; wait before trying again', wait);
     const user = userKey ? await this.store.getUserByName(name.trim()) : null;
     let ok = false;
@@ -114,14 +114,18 @@ export class LocalUsers {
       await verifyPassword(password, await this.dummy);
     }
     if (!user || !ok) {
-      this.byUser.fail(userKey);
-      this.byAddress.fail(address);
+      await Promise.all([this.byUser.fail(userKey), this.byAddress.fail(address)]);
       throw new AuthError(AuthErrorCode.badCredentials, 'unknown user name or wrong password');
     }
     if (user.disabled) throw new AuthError(AuthErrorCode.userDisabled, `user ${user.name} is disabled`);
-    this.byUser.reset(userKey);
+    await this.byUser.reset(userKey);
     this.remember(user.id, user);
     return user;
+  }
+
+  /** Deletes counted failures that have left the window; returns how many. */
+  async pruneFailures(): Promise<number> {
+    return (await this.byUser.prune()) + (await this.byAddress.prune());
   }
 
   private remember(id: string, user: LocalUser | null): void {

@@ -1,50 +1,57 @@
 /**
  * Failed sign-in attempts counted in a sliding window per key (a user name, a
  * client address). Only failures count, so a user who types the password right
- * is never slowed down by their own success. Memory is bounded: the oldest
- * keys go first once `maxKeys` are tracked.
+ * is never slowed down by their own success.
+ *
+ * The failures live in the store, so every relay of a deployment counts the
+ * same attempts (an attacker's budget does not grow with the number of relays)
+ * and a restart does not reset them. Keys are stored as digests: the table
+ * holds no user names or addresses.
  */
+import { createHash } from 'node:crypto';
+import type { Store } from '../store/types.ts';
+
 export interface RateLimitOptions {
+  store: Pick<Store, 'recordSignInFailure' | 'signInFailures' | 'clearSignInFailures' | 'pruneSignInFailures'>;
+  /** Kind of key (`user`, `address`): keeps the two counts apart. */
+  scope: string;
   /** Failures allowed within `windowMs`; the next attempt is refused. */
   limit: number;
   windowMs: number;
   clock: () => number;
-  maxKeys?: number;
 }
 
 export class FailureLimiter {
-  private readonly opts: Required<RateLimitOptions>;
-  private readonly failures = new Map<string, number[]>();
+  private readonly opts: RateLimitOptions;
 
   constructor(opts: RateLimitOptions) {
-    this.opts = { maxKeys: 50_000, ...opts };
+    this.opts = opts;
   }
 
-  private recent(key: string): number[] {
-    const since = this.opts.clock() - this.opts.windowMs;
-    const list = (this.failures.get(key) ?? []).filter((t) => t > since);
-    if (list.length === 0) this.failures.delete(key);
-    else this.failures.set(key, list);
-    return list;
+  private digest(key: string): string {
+    return `${this.opts.scope}:${createHash('sha256').update(key).digest('base64url')}`;
   }
 
   /** 0 when an attempt may go ahead, else milliseconds until it may. */
-  retryAfter(key: string): number {
-    const list = this.recent(key);
-    if (list.length < this.opts.limit) return 0;
-    return Math.max(1, list[list.length - this.opts.limit]! + this.opts.windowMs - this.opts.clock());
+  async retryAfter(key: string): Promise<number> {
+    const { limit, windowMs, clock, store } = this.opts;
+    const now = clock();
+    const recent = await store.signInFailures(this.digest(key), now - windowMs, limit);
+    if (recent.length < limit) return 0;
+    // The oldest of the last `limit` failures has to leave the window.
+    return Math.max(1, recent[0]! + windowMs - now);
   }
 
-  fail(key: string): void {
-    const list = this.recent(key);
-    list.push(this.opts.clock());
-    if (list.length > this.opts.limit) list.splice(0, list.length - this.opts.limit);
-    this.failures.delete(key);
-    if (this.failures.size >= this.opts.maxKeys) this.failures.delete(this.failures.keys().next().value!);
-    this.failures.set(key, list);
+  async fail(key: string): Promise<void> {
+    await this.opts.store.recordSignInFailure(this.digest(key), this.opts.clock());
   }
 
-  reset(key: string): void {
-    this.failures.delete(key);
+  async reset(key: string): Promise<void> {
+    await this.opts.store.clearSignInFailures(this.digest(key));
+  }
+
+  /** Deletes failures that have left the window (any relay may run it). */
+  prune(): Promise<number> {
+    return this.opts.store.pruneSignInFailures(this.opts.clock() - this.opts.windowMs);
   }
 }

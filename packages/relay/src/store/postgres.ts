@@ -110,6 +110,17 @@ export const postgresMigrations: readonly Migration[] = [
     name: 'apps: audience accepted from bearer tokens',
     sql: 'ALTER TABLE apps ADD COLUMN bearer_audience TEXT;',
   },
+  {
+    name: 'sign-in failures shared by every relay',
+    sql: `
+      CREATE TABLE sign_in_failures (
+        key TEXT NOT NULL,
+        failed_at BIGINT NOT NULL
+      );
+      CREATE INDEX sign_in_failures_key ON sign_in_failures (key, failed_at);
+      CREATE INDEX sign_in_failures_failed_at ON sign_in_failures (failed_at);
+    `,
+  },
 ];
 
 export interface PostgresStoreOptions {

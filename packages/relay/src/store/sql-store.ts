@@ -284,6 +284,23 @@ export class SqlStore implements Store {
     return rows.map((r) => ({ key: String(r.key), value: String(r.value), updatedAt: Number(r.updated_at) }));
   }
 
+  async recordSignInFailure(key: string, at: number): Promise<void> {
+    await this.#db.run('INSERT INTO sign_in_failures (key, failed_at) VALUES ($1, $2)', [key, at]);
+  }
+
+  async signInFailures(key: string, since: number, limit: number): Promise<number[]> {
+    const rows = await this.#db.all('SELECT failed_at FROM sign_in_failures WHERE key = $1 AND failed_at > $2 ORDER BY failed_at DESC LIMIT $3', [key, since, limit]);
+    return rows.map((r) => Number(r.failed_at)).reverse();
+  }
+
+  async clearSignInFailures(key: string): Promise<void> {
+    await this.#db.run('DELETE FROM sign_in_failures WHERE key = $1', [key]);
+  }
+
+  async pruneSignInFailures(before: number): Promise<number> {
+    return this.#db.run('DELETE FROM sign_in_failures WHERE failed_at <= $1', [before]);
+  }
+
   async deleteSetting(key: string): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
       const existed = (await tx.run('DELETE FROM settings WHERE key = $1', [key])) > 0;

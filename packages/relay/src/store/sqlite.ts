@@ -113,6 +113,17 @@ export const sqliteMigrations: readonly Migration[] = [
     name: 'apps: audience accepted from bearer tokens',
     sql: 'ALTER TABLE apps ADD COLUMN bearer_audience TEXT;',
   },
+  {
+    name: 'sign-in failures shared by every relay',
+    sql: `
+      CREATE TABLE sign_in_failures (
+        key TEXT NOT NULL,
+        failed_at INTEGER NOT NULL
+      );
+      CREATE INDEX sign_in_failures_key ON sign_in_failures (key, failed_at);
+      CREATE INDEX sign_in_failures_failed_at ON sign_in_failures (failed_at);
+    `,
+  },
 ];
 
 export interface SqliteStoreOptions {

@@ -294,4 +294,13 @@ export interface Store {
   deleteSetting(key: string): Promise<boolean>;
   /** Every setting whose key starts with `prefix` (relay presence records, for example). */
   listSettings(prefix: string): Promise<Array<{ key: string; value: string; updatedAt: number }>>;
+
+  /** Records a failed sign-in under `key` (an opaque digest of a user name or an address). */
+  recordSignInFailure(key: string, at: number): Promise<void>;
+  /** The times of the latest `limit` failures under `key` after `since`, oldest first. */
+  signInFailures(key: string, since: number, limit: number): Promise<number[]>;
+  /** Forgets the failures under `key` (a successful sign-in). */
+  clearSignInFailures(key: string): Promise<void>;
+  /** Deletes failures at or before `before`; returns how many. */
+  pruneSignInFailures(before: number): Promise<number>;
 }
