@@ -88,8 +88,15 @@ export interface SessionOptions {
   onStreamCountChange?(open: number): void;
 }
 
-/** Coalesce frames into one message up to this size (the peer's `maxPayload` allows for it). */
-const MAX_BATCH = 64 * 1024;
+/**
+ * Coalesce frames into one message until it holds this many bytes. The frame
+ * that crosses it still joins, so a message stays under 262144 + 10 + the
+ * peer's maxFrameSize, the bound every receiver accepts (protocol.md §2.2).
+ * 256 KiB rather than 64 KiB: a stream that gets credit back sends several
+ * 64 KiB pieces at once, and one message for all of them cut relay and
+ * connector CPU per MiB by 15–20 % (bench, alternating runs).
+ */
+const MAX_BATCH = 256 * 1024;
 
 /**
  * Frames are flushed once the current round of I/O callbacks is over, not at
