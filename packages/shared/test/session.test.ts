@@ -677,7 +677,7 @@ describe('flow control', () => {
   it('a receiver that never consumes stops the sender at exactly initialWindow bytes; consume resumes it', async () => {
     const W = 65536;
     const seen: Recorder[] = [];
-    const p = await connected({ connector: { limits: { initialWindow: W }, onStream: captureApp(seen, (r) => (r.autoConsume = false)) } });
+    const p = await connected({ connector: { limits: { initialWindow: W, maxWindow: W }, onStream: captureApp(seen, (r) => (r.autoConsume = false)) } });
     const rec = open(p, head('POST'));
     const chunk = bytes(10_000);
     let written = 0;
@@ -714,7 +714,8 @@ describe('flow control', () => {
     let maxUnconsumed = 0;
     const p = await connected({
       connector: {
-        limits: { initialWindow: W },
+        // Window growth off: this test is about the fixed window (growth has its own below).
+        limits: { initialWindow: W, maxWindow: W },
         onStream: captureApp(seen, (r) => {
           r.autoConsume = false;
           let unconsumed = 0;
@@ -778,10 +779,105 @@ describe('flow control', () => {
     shutdown(p);
   });
 
+  /** Sends `total` bytes on a new request stream, pausing on backpressure; resolves when all were written. */
+  async function pump(p: Pair, total: number): Promise<Recorder> {
+    const rec = open(p, head('POST'));
+    const chunk = bytes(8192);
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      if (!rec.stream!.write(chunk)) {
+        const before = rec.writable;
+        await until(() => rec.writable > before, 'onWritable');
+      }
+    }
+    rec.stream!.end();
+    return rec;
+  }
+
+  it('a stream that keeps up doubles its receive window up to maxWindow, within the session budget, and gives the growth back', async () => {
+    const W = 16384;
+    const seen: Recorder[] = [];
+    let largest = 0;
+    const p = await connected({
+      connector: {
+        clock: () => 0, // every window is consumed "at once": a fast stream
+        limits: { initialWindow: W, maxWindow: 4 * W, windowBudget: 3 * W },
+        onStream: captureApp(seen, (r) => {
+          const onData = r.onData.bind(r);
+          r.onData = (chunk) => {
+            onData(chunk);
+            largest = Math.max(largest, r.stream!.receiveWindow);
+          };
+          // Answer once the body is in, so the stream closes.
+          const onEnd = r.onEnd.bind(r);
+          r.onEnd = (trailers) => {
+            onEnd(trailers);
+            r.stream!.respond({ status: 204, reason: 'No Content', headers: [] }, true);
+          };
+        }),
+      },
+    });
+    await pump(p, 512 * 1024);
+    await until(() => seen[0]?.ended === true, 'first body');
+    assert.equal(largest, 4 * W, '16 → 32 → 64 KiB');
+    const granted = p.c2r.frames.reduce((n, f) => n + (f.type === FrameType.WINDOW_UPDATE && f.streamId === 1 ? f.increment : 0), 0);
+    assert.ok(granted > 512 * 1024 - 4 * W && granted <= 512 * 1024 + 3 * W, `granted ${granted}`);
+    // The first stream closed and gave its growth back: the next one grows as far.
+    largest = 0;
+    await pump(p, 512 * 1024);
+    await until(() => seen[1]?.ended === true, 'second body');
+    assert.equal(largest, 4 * W);
+    shutdown(p);
+  });
+
+  it('a slow consumer keeps its initial window, and the budget bounds growth across streams', async () => {
+    const W = 16384;
+    let t = 0;
+    const seen: Recorder[] = [];
+    const windows = new Map<number, number>();
+    const slow = await connected({
+      connector: {
+        clock: () => (t += 150), // more than WINDOW_GROWTH_MS between any two looks
+        limits: { initialWindow: W, maxWindow: 4 * W },
+        onStream: captureApp(seen, (r) => {
+          const onData = r.onData.bind(r);
+          r.onData = (chunk) => {
+            onData(chunk);
+            windows.set(r.stream!.id, Math.max(windows.get(r.stream!.id) ?? 0, r.stream!.receiveWindow));
+          };
+        }),
+      },
+    });
+    await pump(slow, 256 * 1024);
+    await until(() => seen[0]?.ended === true, 'slow body');
+    assert.equal(windows.get(1), W, 'never grew');
+    shutdown(slow);
+
+    windows.clear();
+    seen.length = 0;
+    const shared = await connected({
+      connector: {
+        clock: () => 0,
+        limits: { initialWindow: W, maxWindow: 4 * W, windowBudget: W },
+        onStream: captureApp(seen, (r) => {
+          const onData = r.onData.bind(r);
+          r.onData = (chunk) => {
+            onData(chunk);
+            windows.set(r.stream!.id, Math.max(windows.get(r.stream!.id) ?? 0, r.stream!.receiveWindow));
+          };
+        }),
+      },
+    });
+    await Promise.all([pump(shared, 256 * 1024), pump(shared, 256 * 1024)]);
+    await until(() => seen.length === 2 && seen.every((r) => r.ended), 'both bodies');
+    const growth = [...windows.values()].reduce((n, w) => n + (w - W), 0);
+    assert.equal(growth, W, 'one doubling between them: the budget');
+    shutdown(shared);
+  });
+
   it('consume() never grants more credit than was received', async () => {
     const W = 4096;
     const seen: Recorder[] = [];
-    const p = await connected({ connector: { limits: { initialWindow: W }, onStream: captureApp(seen, (r) => (r.autoConsume = false)) } });
+    const p = await connected({ connector: { limits: { initialWindow: W, maxWindow: W }, onStream: captureApp(seen, (r) => (r.autoConsume = false)) } });
     const rec = open(p, head('POST'));
     rec.stream!.write(bytes(W));
     await until(() => seen[0]?.received === W, 'a window');

@@ -62,7 +62,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'admin.listen', type: 'listen', default: '127.0.0.1:8081', doc: 'Admin API, `/metrics`, `/healthz`, `/readyz`. Keep it on loopback or a private network.' },
 
   { key: 'tunnel.maxStreams', type: 'int', default: 256, min: 1, max: 65535, doc: 'Concurrent requests per tunnel connection (the connector announces it).' },
-  { key: 'tunnel.streamWindow', type: 'size', default: 262144, min: 16384, max: 16777216, doc: 'Per-stream flow-control window: bytes in flight per request direction.' },
+  { key: 'tunnel.streamWindow', type: 'size', default: 262144, min: 16384, max: 16777216, doc: 'Per-stream flow-control window a response starts with: bytes in flight from the connector per request.' },
+  { key: 'tunnel.maxStreamWindow', type: 'size', default: 4194304, min: 16384, max: 1073741824, doc: 'Largest window a fast response grows to (it doubles while the user keeps up; a slow reader keeps `tunnel.streamWindow`). Equal to `tunnel.streamWindow`: no growth.' },
+  { key: 'tunnel.windowBudget', type: 'size', default: 33554432, min: 0, max: 1073741824, doc: 'Window growth all responses on one tunnel connection may hold at once, on top of `tunnel.streamWindow` each: bounds the relay memory fast streams can claim.' },
   { key: 'tunnel.maxFrameSize', type: 'size', default: 65536, min: 16384, max: 16777216, doc: 'Largest tunnel frame payload accepted.' },
   { key: 'tunnel.pingInterval', type: 'duration', default: 15000, min: 1000, doc: 'Keepalive ping interval on idle tunnels.' },
   { key: 'tunnel.pingTimeout', type: 'duration', default: 45000, min: 2000, doc: 'A tunnel silent for this long is closed as dead.' },

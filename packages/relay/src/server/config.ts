@@ -37,7 +37,7 @@ export interface RelayConfig {
   oidc: { issuer: string | null; clientId: string | null; clientSecret: string | null; scopes: string[]; groupsClaim: string; fetchUserinfo: boolean };
   cluster: { advertiseUrl: string | null };
   admin: { listen: ListenAddr };
-  tunnel: { maxStreams: number; streamWindow: number; maxFrameSize: number; pingInterval: number; pingTimeout: number };
+  tunnel: { maxStreams: number; streamWindow: number; maxStreamWindow: number; windowBudget: number; maxFrameSize: number; pingInterval: number; pingTimeout: number };
   queue: { maxLength: number; maxWait: number };
   shutdown: { grace: number };
 }

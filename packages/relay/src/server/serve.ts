@@ -156,7 +156,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       connectorApi,
       queue: { maxLength: config.queue.maxLength, maxWaitMs: config.queue.maxWait },
       session: {
-        limits: { maxFrameSize: config.tunnel.maxFrameSize, initialWindow: config.tunnel.streamWindow, maxStreams: config.tunnel.maxStreams },
+        limits: { maxFrameSize: config.tunnel.maxFrameSize, initialWindow: config.tunnel.streamWindow, maxWindow: config.tunnel.maxStreamWindow, windowBudget: config.tunnel.windowBudget, maxStreams: config.tunnel.maxStreams },
         pingIntervalMs: config.tunnel.pingInterval,
         pingTimeoutMs: config.tunnel.pingTimeout,
       },

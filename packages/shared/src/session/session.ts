@@ -53,12 +53,22 @@ export interface SessionLimits {
   initialWindow: number;
   /** Streams this side accepts at once (meaningful on the connector). */
   maxStreams: number;
+  /**
+   * Largest receive window a fast stream grows to (it starts at
+   * `initialWindow` and doubles while it keeps up; see WINDOW_GROWTH_MS).
+   * Not below `initialWindow`; equal to it, windows never grow.
+   */
+  maxWindow: number;
+  /** Growth beyond `initialWindow` all streams of the session may hold at once. */
+  windowBudget: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxFrameSize: 64 * 1024,
   initialWindow: 256 * 1024,
   maxStreams: 256,
+  maxWindow: 4 * 1024 * 1024,
+  windowBudget: 32 * 1024 * 1024,
 };
 
 export interface SessionOptions {
@@ -72,6 +82,8 @@ export interface SessionOptions {
   pingTimeoutMs?: number;
   /** Close the connection when the peer's HELLO does not arrive in time. */
   handshakeTimeoutMs?: number;
+  /** Monotonic milliseconds (`performance.now` by default); tests move it. */
+  clock?: () => number;
   /** Protocol versions this side offers (tests use this to force a mismatch). */
   versions?: { min: number; max: number };
   /** Connector side: a request arrived. Set `stream.handler` before returning. */
@@ -132,12 +144,16 @@ export class Session implements StreamHost {
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private pingSeq = 0;
   private started = false;
+  /** Receive-window growth the open streams hold (bounded by limits.windowBudget). */
+  private windowGrown = 0;
+  readonly now: () => number;
 
   constructor(opts: SessionOptions) {
     this.opts = opts;
     this.role = opts.role;
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...opts.limits };
     this.decoder = new FrameDecoder(this.limits.maxFrameSize);
+    this.now = opts.clock ?? (() => performance.now());
   }
 
   get isOpen(): boolean {
@@ -305,6 +321,15 @@ export class Session implements StreamHost {
   }
   sendReset(streamId: number, code: number, message: string): void {
     this.enqueue(encodeReset(streamId, code, clip(message)));
+  }
+  growWindow(current: number): number {
+    const cap = Math.min(Math.max(this.limits.maxWindow, this.limits.initialWindow), MAX_WINDOW);
+    const extra = Math.max(0, Math.min(current, cap - current, this.limits.windowBudget - this.windowGrown));
+    this.windowGrown += extra;
+    return extra;
+  }
+  releaseWindow(bytes: number): void {
+    this.windowGrown = Math.max(0, this.windowGrown - bytes);
   }
   streamClosed(stream: Stream): void {
     if (this.streams.delete(stream.id)) this.opts.onStreamCountChange?.(this.streams.size);

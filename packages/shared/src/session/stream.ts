@@ -40,9 +40,26 @@ export interface StreamHandler {
   onWritable?(): void;
 }
 
+/**
+ * A receive window grows (doubles) once the stream has moved a whole window's
+ * worth of data within this many milliseconds: at that pace the window, not
+ * the consumer, sets the stream's speed. A slow consumer never reaches it.
+ */
+export const WINDOW_GROWTH_MS = 100;
+
 /** What a stream needs from its session; keeps Stream testable on its own. */
 export interface StreamHost {
   readonly peerMaxFrameSize: number;
+  /**
+   * Extra receive window for a stream whose window is `current` bytes: at most
+   * `current` (doubling), within the session's limits; 0 when none is left.
+   * Optional: without it windows never grow.
+   */
+  growWindow?(current: number): number;
+  /** Gives back the growth of a stream that closed. */
+  releaseWindow?(bytes: number): void;
+  /** Monotonic milliseconds, for window growth. */
+  now?(): number;
   sendData(streamId: number, chunk: Uint8Array, end: boolean): void;
   sendTrailers(streamId: number, trailers: HeaderList): void;
   sendResponse(streamId: number, head: ResponseHead, end: boolean): void;
@@ -63,9 +80,14 @@ export class Stream {
 
   private readonly host: StreamHost;
   private sendWindow: number;
-  private readonly recvWindowSize: number;
+  private recvWindowSize: number;
   private recvAvailable: number;
   private unacked = 0;
+  /** Window growth granted by the session, given back on close. */
+  private grown = 0;
+  /** Start of the current measurement of how fast a window's worth is consumed. */
+  private windowStart: number;
+  private consumedSinceStart = 0;
   private readonly pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private endQueued: { trailers: HeaderList | undefined } | undefined;
@@ -83,6 +105,7 @@ export class Stream {
     this.sendWindow = sendWindow;
     this.recvWindowSize = recvWindow;
     this.recvAvailable = recvWindow;
+    this.windowStart = host.now?.() ?? 0;
   }
 
   get isClosed(): boolean {
@@ -147,9 +170,9 @@ export class Stream {
   }
 
   /**
-   * Marks `n` received bytes as delivered, so the peer may send more. Credit is
-   * never granted for more than was received, so a consumer that counts twice
-   * cannot grow the window past its size.
+   * Marks `n` received bytes as delivered, so the peer may send more. Credit
+   * for delivered bytes is never granted for more than was received, so a
+   * consumer that counts twice cannot grow the window; only `growWindow` does.
    */
   consume(n: number): void {
     if (this.closed || this.remoteEnded) return;
@@ -159,10 +182,33 @@ export class Stream {
     // Batch credit: one WINDOW_UPDATE per quarter window keeps chatter low while
     // never letting the window run dry on a steady stream.
     if (this.unacked >= this.recvWindowSize / 4) {
-      this.recvAvailable += this.unacked;
-      this.host.sendWindowUpdate(this.id, this.unacked);
+      const increment = this.unacked + this.grow(this.unacked);
+      this.recvAvailable += increment;
+      this.host.sendWindowUpdate(this.id, increment);
       this.unacked = 0;
     }
+  }
+
+  /** Current receive window (grows for fast streams; see WINDOW_GROWTH_MS). */
+  get receiveWindow(): number {
+    return this.recvWindowSize;
+  }
+
+  /** Extra credit for a stream that consumed its whole window quickly. */
+  private grow(consumed: number): number {
+    const host = this.host;
+    if (!host.growWindow || !host.now) return 0;
+    this.consumedSinceStart += consumed;
+    if (this.consumedSinceStart < this.recvWindowSize) return 0;
+    const now = host.now();
+    const fast = now - this.windowStart <= WINDOW_GROWTH_MS;
+    this.windowStart = now;
+    this.consumedSinceStart = 0;
+    if (!fast) return 0;
+    const extra = host.growWindow(this.recvWindowSize);
+    this.recvWindowSize += extra;
+    this.grown += extra;
+    return extra;
   }
 
   /** Abandons the stream and tells the peer why. No handler events follow. */
@@ -287,6 +333,8 @@ export class Stream {
     this.closed = true;
     this.pending.length = 0;
     this.pendingBytes = 0;
+    if (this.grown > 0) this.host.releaseWindow?.(this.grown);
+    this.grown = 0;
     this.host.streamClosed(this);
   }
 }
