@@ -1,8 +1,8 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrawbridgeError } from '@drawbridge/shared';
-import { replaceFile, syncDir } from '@drawbridge/shared/node';
+import { readFileIfExists, replaceFile, syncDir } from '@drawbridge/shared/node';
 import { IdentityErrorCode } from './errors.ts';
 
 /**
@@ -58,15 +58,6 @@ function writeAtomic(path: string, data: string): Promise<void> {
   return replaceFile(path, data, FILE_MODE);
 }
 
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 function pairMatches(keyPem: string | undefined, certPem: string | undefined): boolean {
   if (keyPem === undefined || certPem === undefined) return false;
   try {
@@ -88,7 +79,7 @@ async function ensureDir(stateDir: string): Promise<void> {
 async function recover(stateDir: string): Promise<void> {
   const keyPath = join(stateDir, STATE_FILES.key);
   const certPath = join(stateDir, STATE_FILES.cert);
-  const [key, cert, nextCert] = await Promise.all([readIfExists(keyPath), readIfExists(certPath), readIfExists(certPath + NEXT)]);
+  const [key, cert, nextCert] = await Promise.all([readFileIfExists(keyPath), readFileIfExists(certPath), readFileIfExists(certPath + NEXT)]);
   if (!pairMatches(key, cert) && pairMatches(key, nextCert)) {
     await rename(certPath + NEXT, certPath);
     await syncDir(stateDir);
@@ -146,11 +137,11 @@ export async function readState(stateDir: string): Promise<StateFiles> {
   let metaText: string | undefined;
   try {
     [key, cert, nextCert, ca, metaText] = await Promise.all([
-      readIfExists(path(STATE_FILES.key)),
-      readIfExists(path(STATE_FILES.cert)),
-      readIfExists(path(STATE_FILES.cert) + NEXT),
-      readIfExists(path(STATE_FILES.ca)),
-      readIfExists(path(STATE_FILES.meta)),
+      readFileIfExists(path(STATE_FILES.key)),
+      readFileIfExists(path(STATE_FILES.cert)),
+      readFileIfExists(path(STATE_FILES.cert) + NEXT),
+      readFileIfExists(path(STATE_FILES.ca)),
+      readFileIfExists(path(STATE_FILES.meta)),
     ]);
   } catch (err) {
     fail(IdentityErrorCode.STATE_CORRUPT, `cannot read connector state in ${stateDir}`, err);

@@ -1,7 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DrawbridgeError } from '@drawbridge/shared';
-import { createFileExclusive } from '@drawbridge/shared/node';
+import { createFileExclusive, readFileIfExists } from '@drawbridge/shared/node';
 import { CertificateAuthority, type CreateCaOptions } from './authority.ts';
 import { CaErrorCode } from './errors.ts';
 
@@ -10,15 +10,6 @@ export interface CaFilesOptions extends CreateCaOptions {
   keyPath: string;
   /** Create a CA when neither file exists (first start). False for an operator-supplied CA. */
   create: boolean;
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 /**
@@ -40,7 +31,7 @@ async function writeNewFile(path: string, data: string, mode: number): Promise<v
  * @example const ca = await openCaFiles({ certPath: `${dataDir}/ca.crt`, keyPath: `${dataDir}/ca.key`, create: true });
  */
 export async function openCaFiles(options: CaFilesOptions): Promise<CertificateAuthority> {
-  const [certPem, keyPem] = await Promise.all([readIfExists(options.certPath), readIfExists(options.keyPath)]);
+  const [certPem, keyPem] = await Promise.all([readFileIfExists(options.certPath), readFileIfExists(options.keyPath)]);
   if (certPem !== undefined && keyPem !== undefined) return CertificateAuthority.load(certPem, keyPem, options.now);
   if (certPem !== undefined || keyPem !== undefined) {
     const missing = certPem === undefined ? options.certPath : options.keyPath;

@@ -2,11 +2,12 @@
  * Crash-safe file writes for secrets and state (Node only, kept out of the
  * platform-neutral protocol core): a temp file beside the target with an
  * exact mode, fsynced, then renamed or linked into place. A crash never
- * leaves a half-written key, certificate or credential behind.
+ * leaves a half-written key, certificate or credential behind. And the read
+ * that goes with them: a file that may not be there yet.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** Writes `data` to a fresh temp file beside `path` with exactly `mode` (whatever the umask), fsynced; returns its path. */
@@ -62,4 +63,14 @@ export async function createFileExclusive(path: string, data: string, mode: numb
     await unlink(tmp).catch(() => undefined);
   }
   await syncDir(dirname(path));
+}
+
+/** The file's text, or undefined when it does not exist; other errors throw. */
+export async function readFileIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
