@@ -14,7 +14,7 @@ import type { AppConfig } from '@drawbridge/shared';
 import { appConfig } from '../../../test/helpers/apps.ts';
 import { AssertionSigner } from '../src/auth/assertion.ts';
 import { AuthError } from '../src/auth/errors.ts';
-import { SessionRevocations } from '../src/auth/revocations.ts';
+import { pruneExpired, SessionRevocations } from '../src/auth/revocations.ts';
 import { SessionCodec, type SessionData } from '../src/auth/sessions.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 
@@ -132,6 +132,12 @@ describe('session tokens', () => {
       assert.notEqual(await store.getSetting('auth.revoked.sid-live'), null, 'a session still inside its lifetime stays revoked');
       assert.equal(await revocations.isRevoked('sid-live'), true);
       assert.equal(await store.getSetting('auth.revoked.sid-odd'), 'not a time', 'a record it cannot read is kept, not guessed at');
+      // Used handoff tokens are kept as `<expiresAt>.<nonce>`, pruned the same way.
+      await store.setSetting('auth.handoff.j1', `${t0 + 60_000}.abc`);
+      await store.setSetting('auth.handoff.j2', `${t0 + 120_000}.def`);
+      assert.deepEqual(await pruneExpired(store, 'auth.handoff.', now.t), ['auth.handoff.j1']);
+      assert.equal(await store.getSetting('auth.handoff.j2'), `${t0 + 120_000}.def`);
+      await store.deleteSetting('auth.handoff.j2');
     } finally {
       now.t = t0;
       await store.deleteSetting('auth.revoked.sid-odd');

@@ -209,7 +209,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
         return;
     }
   }
-  // Sign-out records matter only until the session would have expired anyway, failed sign-ins only within their window.
+  // Sign-out records matter only until the session would have expired anyway, used handoffs until the token would, failed sign-ins only within their window.
   const pruneEvery = opts.pruneIntervalMs ?? 3_600_000;
   const pruneTimer =
     pruneEvery > 0
@@ -219,6 +219,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
             (err: unknown) => ctx.logger.warn({ err }, 'pruning sign-out records failed; the next run tries again'),
           );
           ctx.users.pruneFailures().catch((err: unknown) => ctx.logger.warn({ err }, 'pruning old sign-in failures failed; the next run tries again'));
+          flows.pruneHandoffs().catch((err: unknown) => ctx.logger.warn({ err }, 'pruning used handoff tokens failed; the next run tries again'));
         }, pruneEvery)
       : undefined;
   pruneTimer?.unref();

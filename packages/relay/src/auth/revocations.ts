@@ -65,20 +65,28 @@ export class SessionRevocations {
    * relay may run it; several at once only delete the same rows twice.
    */
   async prune(): Promise<number> {
-    const now = this.opts.clock();
-    let pruned = 0;
-    for (const { key, value } of await this.opts.store.listSettings(REVOKED_PREFIX)) {
-      const expiresAt = Number(value);
-      // A value that is not a time cannot say the session is over: keep it.
-      if (!Number.isFinite(expiresAt) || expiresAt > now) continue;
-      if (await this.opts.store.deleteSetting(key)) pruned += 1;
-      this.cache.delete(key.slice(REVOKED_PREFIX.length));
-    }
-    return pruned;
+    const gone = await pruneExpired(this.opts.store, REVOKED_PREFIX, this.opts.clock());
+    for (const key of gone) this.cache.delete(key.slice(REVOKED_PREFIX.length));
+    return gone.length;
   }
 
   /** Notices may have been lost: forget every cached "not revoked". */
   clear(): void {
     for (const [sid, e] of this.cache) if (!e.revoked) this.cache.delete(sid);
   }
+}
+
+/**
+ * Deletes the settings under `prefix` whose value starts with an expiry time
+ * (epoch ms, optionally followed by `.` and more) at or before `now`; returns
+ * their keys. A value that is not a time is kept: it cannot say it expired.
+ */
+export async function pruneExpired(store: Pick<Store, 'listSettings' | 'deleteSetting'>, prefix: string, now: number): Promise<string[]> {
+  const gone: string[] = [];
+  for (const { key, value } of await store.listSettings(prefix)) {
+    const expiresAt = Number(value.split('.')[0]);
+    if (!Number.isFinite(expiresAt) || value === '' || expiresAt > now) continue;
+    if (await store.deleteSetting(key)) gone.push(key);
+  }
+  return gone;
 }

@@ -23,6 +23,7 @@ import { signedOutPage, signInErrorPage, signInPage } from './pages.ts';
 import { type ReturnTarget, safeReturnPath, safeReturnUrl } from './redirects.ts';
 import { fitSession } from './session-fit.ts';
 import { newSessionId, type SessionData } from './sessions.ts';
+import { pruneExpired } from './revocations.ts';
 
 /** The host a flow runs on: the central sign-in host, or the app's own. */
 interface Site {
@@ -42,10 +43,11 @@ const STATE = /^[A-Za-z0-9_-]{20,64}$/;
 const HANDOFF_TTL_MS = 60_000;
 const newState = (): string => randomBytes(18).toString('base64url');
 
+/** Handoff token ids already used, in the store so that a token works once on every relay: `auth.handoff.<jti>` = `<expiresAt>.<nonce>`. */
+const HANDOFF_PREFIX = 'auth.handoff.';
+
 export class SignInFlows {
   private readonly ctx: AuthContext;
-  /** Handoff token ids already used, until they expire: a token works once. */
-  private readonly usedHandoffs = new Map<string, number>();
 
   constructor(ctx: AuthContext) {
     this.ctx = ctx;
@@ -227,11 +229,6 @@ export class SignInFlows {
   /** GET handoff on an app host: trade a one-time token from the sign-in host for this host's session cookie. */
   async acceptHandoff(app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams): Promise<void> {
     const host = app.externalHost.toLowerCase();
-    const now = this.ctx.clock();
-    for (const [jti, exp] of this.usedHandoffs) {
-      if (exp > now) break;
-      this.usedHandoffs.delete(jti);
-    }
     let handoff;
     try {
       handoff = await this.ctx.codec.openHandoff(q.get('token') ?? '', host);
@@ -241,13 +238,23 @@ export class SignInFlows {
     }
     const stateCookie = readCookie(req, `hs_${handoff.state}`, { secure: isSecure(req), path: RELAY_PATH });
     if (stateCookie !== handoff.state) return this.fail(res, requestId, 400, AuthErrorCode.badState, 'This sign-in was not started in this browser. Open the application again.', '/');
-    if (this.usedHandoffs.has(handoff.jti) || (await this.ctx.revocations.isRevoked(handoff.session.sid))) {
+    if ((await this.ctx.revocations.isRevoked(handoff.session.sid)) || !(await this.claimHandoff(handoff.jti, handoff.expiresAt))) {
       return this.fail(res, requestId, 400, AuthErrorCode.handoffInvalid, 'This sign-in link was already used.', '/');
     }
-    this.usedHandoffs.set(handoff.jti, handoff.expiresAt);
     const token = await this.ctx.codec.sealSession(handoff.session, host);
     const cookies = [this.ctx.sessionCookie(req, token, handoff.session.expiresAt), this.relayPathCookie(req, `hs_${handoff.state}`, '', 0)];
     redirect(res, safeReturnPath(handoff.returnTo) ?? '/', requestId, cookies);
+  }
+
+  /** True for the first use of handoff `jti` on any relay: one insert that only one caller can win. */
+  private async claimHandoff(jti: string, expiresAt: number): Promise<boolean> {
+    const mine = `${expiresAt}.${randomBytes(9).toString('base64url')}`;
+    return (await this.ctx.store.setSettingIfAbsent(HANDOFF_PREFIX + jti, mine)) === mine;
+  }
+
+  /** Deletes the records of handoff tokens that have expired anyway; returns how many. */
+  async pruneHandoffs(): Promise<number> {
+    return (await pruneExpired(this.ctx.store, HANDOFF_PREFIX, this.ctx.clock())).length;
   }
 
   /** GET or POST signout, on an app host or the central host. */
