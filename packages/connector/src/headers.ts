@@ -1,8 +1,6 @@
 /** Header handling at the connector, on the way to the internal application. */
-import type { AppConfig, HeaderList } from '@drawbridge/shared';
+import { type AppConfig, HOP_BY_HOP, type HeaderList } from '@drawbridge/shared';
 import { internalUrl } from './target.ts';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings']);
 
 /**
  * Flat [name, value, …] list for the upstream request. Hop-by-hop fields are
@@ -20,7 +18,7 @@ export function upstreamHeaders(app: AppConfig, headers: HeaderList, inject: Hea
       continue;
     }
     if (injected.has(lower)) continue;
-    if (HOP_BY_HOP.has(lower) && !(upgrade && (lower === 'connection' || lower === 'upgrade'))) continue;
+    if ((HOP_BY_HOP.has(lower) && !(upgrade && (lower === 'connection' || lower === 'upgrade'))) || lower === 'expect') continue;
     out.push(name, value);
   }
   for (const [name, value] of inject) out.push(name, value);

@@ -3,10 +3,9 @@
  * URL, its header-based SSO rules and its assignments. Pure functions; each
  * refusal is a 400 with its own code.
  */
-import { validateHeaderRule, type Assignment, type HeaderRule } from '@drawbridge/shared';
+import { HOP_BY_HOP, validateHeaderRule, type Assignment, type HeaderRule } from '@drawbridge/shared';
 import { AdminErrorCode, invalid } from './errors.ts';
 import { asArray, asString, readObject, requireField } from './validate.ts';
-import { HOP_BY_HOP } from '../proxy/headers.ts';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
@@ -58,7 +57,6 @@ export function asInternalUrl(value: unknown, field: string): string {
 /** Fields that describe one connection, or that the relay itself sets; a rule may not set them. */
 const RESERVED_HEADERS = new Set([
   ...HOP_BY_HOP,
-  'http2-settings',
   'host',
   'content-length',
   'cookie',

@@ -11,12 +11,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { type Duplex, pipeline } from 'node:stream';
-import type { AppConfig } from '@drawbridge/shared';
+import { type AppConfig, HOP_BY_HOP } from '@drawbridge/shared';
 import type { Logger } from 'pino';
 import { type Dispatcher, request } from 'undici';
 import { peerAddress } from '../proxy/client-info.ts';
 import { clientAddress, hasBody } from '../proxy/http-proxy.ts';
-import { connectionTokens, HOP_BY_HOP, REQUEST_ID_HEADER } from '../proxy/headers.ts';
+import { connectionTokens, REQUEST_ID_HEADER } from '../proxy/headers.ts';
 import { Pages, sendErrorPage } from '../proxy/pages.ts';
 import { rejectUpgrade, writeHead } from '../proxy/upgrade-proxy.ts';
 

@@ -2,20 +2,7 @@
  * Header handling at the relay: what the internal application receives and
  * what the user gets back (RFC 9110 §7.6.1 for hop-by-hop fields).
  */
-import type { HeaderList } from '@drawbridge/shared';
-
-/** Fields that describe one connection and never cross a proxy. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+import { HOP_BY_HOP, type HeaderList } from '@drawbridge/shared';
 
 export const REQUEST_ID_HEADER = 'x-drawbridge-request-id';
 
