@@ -10,7 +10,7 @@ import { type AppConfig, ErrorCode, type HeaderList, type Stream } from '@drawbr
 import type { Logger } from 'pino';
 import { Pool, type Dispatcher } from 'undici';
 import { upstreamFailure } from './errors.ts';
-import { objectToList, rawToList, rewriteLocation, upstreamHeaders } from './headers.ts';
+import { metaValue, objectToList, rawToList, rewriteLocation, upstreamHeaders } from './headers.ts';
 import { injectOrRefuse } from './sso.ts';
 import { internalUrl, resolveTarget } from './target.ts';
 
@@ -28,11 +28,6 @@ interface PoolEntry {
   key: string;
   app: AppConfig;
   pool: Pool;
-}
-
-function metaValue(meta: HeaderList, name: string): string | undefined {
-  for (const [n, v] of meta) if (n === name) return v;
-  return undefined;
 }
 
 export class Forwarder {

@@ -26,6 +26,12 @@ export function upstreamHeaders(app: AppConfig, headers: HeaderList, inject: Hea
   return out;
 }
 
+/** The value of a request meta entry the relay set (`proto`, `host`, `identity`, …). */
+export function metaValue(meta: HeaderList, name: string): string | undefined {
+  for (const [n, v] of meta) if (n === name) return v;
+  return undefined;
+}
+
 /** Converts a raw flat header array (Buffers or strings) into a header list. */
 export function rawToList(raw: ReadonlyArray<Buffer | string>): HeaderList {
   const out: HeaderList = [];

@@ -6,11 +6,7 @@
  * copies of these headers; `upstreamHeaders` drops them again by name.
  */
 import { ASSERTION_HEADER, type AppConfig, decodeIdentityMeta, DEFAULT_SSO_HEADER_MAX_BYTES, ErrorCode, type HeaderList, META_ASSERTION, META_IDENTITY, renderHeaderRules, SsoRuleError, type Stream } from '@drawbridge/shared';
-
-function metaValue(meta: HeaderList, name: string): string | undefined {
-  for (const [n, v] of meta) if (n === name) return v;
-  return undefined;
-}
+import { metaValue } from './headers.ts';
 
 /**
  * The SSO headers for one request of `app`. No identity (a passthrough app)
