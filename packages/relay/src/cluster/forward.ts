@@ -138,7 +138,7 @@ export function forwardUpgradeToPeer(opts: ForwarderOptions, app: AppConfig, req
     onStatus(status);
     return true;
   }
-  socket.on('error', () => socket.destroy());
+  // The caller (proxyUpgrade) already destroys the socket on error.
   socket.on('close', () => {
     if (!answered) {
       answered = true;
@@ -165,10 +165,12 @@ export function forwardUpgradeToPeer(opts: ForwarderOptions, app: AppConfig, req
       answer.destroy();
       return;
     }
+    const raw = answer.rawHeaders;
+    const listed = connectionTokens(raw);
     const headers: string[] = [];
-    for (let i = 0; i < answer.rawHeaders.length; i += 2) {
-      const lower = answer.rawHeaders[i]!.toLowerCase();
-      if (!HOP_BY_HOP.has(lower)) headers.push(answer.rawHeaders[i]!, answer.rawHeaders[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i]!.toLowerCase();
+      if (!HOP_BY_HOP.has(lower) && !listed.has(lower)) headers.push(raw[i]!, raw[i + 1]!);
     }
     headers.push('connection', 'close');
     writeHead(socket, answer.statusCode ?? 502, answer.statusMessage ?? '', headers);

@@ -85,6 +85,11 @@ export function requestHead(app: AppConfig, req: IncomingMessage, requestId: str
   };
 }
 
+/** Several relays: a request goes to a peer when no tunnel of its group is here, unless a peer already sent it (never twice). */
+export function goesToPeer(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage): boolean {
+  return !clientInfo(req).fromPeer && !ctx.registry.serves(app.group);
+}
+
 /** Proxies one HTTP request; resolves when the exchange is over. */
 export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', identity: RequestIdentity): void {
   const summary: ExchangeSummary = { requestId, app, status: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now(), ...(identity.user ? { user: identity.user } : {}) };
@@ -223,7 +228,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   };
 
   const dispatch = (): void => {
-    if (ctx.forward && !clientInfo(req).fromPeer && !ctx.registry.serves(app.group) && ctx.forward(app, req, res, requestId, proto)) {
+    if (ctx.forward && goesToPeer(ctx, app, req) && ctx.forward(app, req, res, requestId, proto)) {
       summary.connectorId = 'peer-relay';
       res.on('finish', () => finish(res.statusCode));
       return;

@@ -7,9 +7,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type AppConfig, DrawbridgeError, ErrorCode, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
 import type { TunnelConnection } from '../tunnel/registry.ts';
-import { clientInfo } from './client-info.ts';
 import { REQUEST_ID_HEADER, responseHeaders } from './headers.ts';
-import { type ExchangeContext, type RequestIdentity, requestHead } from './http-proxy.ts';
+import { type ExchangeContext, goesToPeer, type RequestIdentity, requestHead } from './http-proxy.ts';
 import { type ErrorPage, renderErrorPage } from './pages.ts';
 import { pageForStreamError } from './stream-errors.ts';
 
@@ -111,7 +110,7 @@ export function proxyUpgrade(ctx: ExchangeContext, app: AppConfig, req: Incoming
     );
   };
 
-  if (ctx.forwardUpgrade && !clientInfo(req).fromPeer && !ctx.registry.serves(app.group) && ctx.forwardUpgrade(app, req, socket, headBytes, requestId, proto, (status) => finish(status))) return;
+  if (ctx.forwardUpgrade && goesToPeer(ctx, app, req) && ctx.forwardUpgrade(app, req, socket, headBytes, requestId, proto, (status) => finish(status))) return;
   ctx.registry.acquire(app.group, open, aborter.signal).catch((err: unknown) => {
     if (aborter.signal.aborted) return;
     const code = err instanceof DrawbridgeError ? err.code : 'ERR_INTERNAL';
