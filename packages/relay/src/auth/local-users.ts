@@ -99,7 +99,7 @@ export class LocalUsers {
    */
   async authenticate(name: string, password: string, address: string): Promise<LocalUser> {
     const userKey = name.trim().toLowerCase();
-    const wait = Math.max(await this.byUser.retryAfter(userKey), await this.byAddress.retryAfter(address));
+    const wait = Math.max(...(await Promise.all([this.byUser.retryAfter(userKey), this.byAddress.retryAfter(address)])));
     if (wait > 0) throw new RateLimitedError('too many failed sign-in attempts; wait before trying again', wait);
     const user = userKey ? await this.store.getUserByName(name.trim()) : null;
     let ok = false;
