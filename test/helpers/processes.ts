@@ -9,6 +9,8 @@ export interface Child {
   proc: ChildProcess;
   ready: Record<string, unknown>;
   rss(): Promise<number>;
+  /** Bytes held by ArrayBuffers (all Buffers) after a full collection. */
+  buffersAfterGc(): Promise<number>;
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -19,7 +21,8 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
   const dir = mkdtempSync(join(tmpdir(), 'drawbridge-fixture-'));
   const file = join(dir, 'options.json');
   writeFileSync(file, JSON.stringify(options), { mode: 0o600 });
-  const proc = fork(new URL(`${name}.ts`, fixtures), [file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // The young-generation cap the CLI's shebang sets, so memory is measured as it ships.
+  const proc = fork(new URL(`${name}.ts`, fixtures), [file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--max-semi-space-size=16', '--expose-gc'] });
   const exited = once(proc, 'exit');
   const [ready] = (await Promise.race([
     once(proc, 'message'),
@@ -27,15 +30,21 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
       throw new Error(`${name} exited with ${String(code)} before it was ready`);
     }),
   ])) as [Record<string, unknown>];
+  const ask = async (type: string): Promise<{ rss?: number; bytes?: number }> => {
+    proc.send({ type });
+    for (;;) {
+      const [m] = (await once(proc, 'message')) as [{ type: string; rss?: number; bytes?: number }];
+      if (m.type === type) return m;
+    }
+  };
   return {
     proc,
     ready,
     async rss() {
-      proc.send({ type: 'rss' });
-      for (;;) {
-        const [m] = (await once(proc, 'message')) as [{ type: string; rss: number }];
-        if (m.type === 'rss') return m.rss;
-      }
+      return (await ask('rss')).rss!;
+    },
+    async buffersAfterGc() {
+      return (await ask('buffers')).bytes!;
     },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;

@@ -8,11 +8,15 @@ import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import { DrawbridgeError } from '@drawbridge/shared';
+import { tuneGcForStreaming } from '@drawbridge/shared/node';
 import { pino } from 'pino';
 import { CONNECTOR_VERSION } from '../agent.ts';
 import { readState } from '../identity/index.ts';
 import { registerConnector } from '../register.ts';
 import { type ConnectorStatus, runService, STATUS_FILE } from '../service.ts';
+
+// Before any traffic: see tuneGcForStreaming (DRAWBRIDGE_GC_TUNING=0 keeps V8's default).
+tuneGcForStreaming();
 
 const stateDirOption = (): Option =>
   new Option('--state-dir <dir>', 'directory with the key, certificate and cached configuration').env('DRAWBRIDGE_STATE_DIR').default('./drawbridge-connector');

@@ -5,8 +5,12 @@
  * to do), 2 usage error.
  */
 import { CommanderError } from 'commander';
+import { tuneGcForStreaming } from '@drawbridge/shared/node';
 import { describeError } from './client.ts';
 import { buildProgram } from './program.ts';
+
+// Before any traffic: see tuneGcForStreaming (DRAWBRIDGE_GC_TUNING=0 keeps V8's default).
+tuneGcForStreaming();
 
 try {
   await buildProgram().parseAsync(process.argv);
