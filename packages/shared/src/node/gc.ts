@@ -2,8 +2,9 @@ import { setFlagsFromString } from 'node:v8';
 
 /**
  * V8 majors whose `--external-memory-accounted-in-global-limit` flag we have
- * measured (Node 24 ships V8 13.6). The flag is experimental upstream, and an
- * unknown flag makes V8 print an error, so it is set only where it is known.
+ * measured (Node 24 ships V8 13.6). Later V8 turned the behaviour on by
+ * default and then removed the flag (crbug.com/361124432), and an unknown
+ * flag makes V8 print an error, so it is set only where it is known.
  */
 const MEASURED_V8_MAJORS = new Set([13]);
 
