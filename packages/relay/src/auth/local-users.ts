@@ -123,9 +123,12 @@ export class LocalUsers {
     return user;
   }
 
-  /** Deletes counted failures that have left the window; returns how many. */
-  async pruneFailures(): Promise<number> {
-    return (await this.byUser.prune()) + (await this.byAddress.prune());
+  /**
+   * Deletes counted failures that have left the window; returns how many. One
+   * pass serves both counts: they share the window, and pruning is not scoped.
+   */
+  pruneFailures(): Promise<number> {
+    return this.byUser.prune();
   }
 
   private remember(id: string, user: LocalUser | null): void {

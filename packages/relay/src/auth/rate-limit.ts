@@ -50,7 +50,10 @@ export class FailureLimiter {
     await this.opts.store.clearSignInFailures(this.digest(key));
   }
 
-  /** Deletes failures that have left the window (any relay may run it). */
+  /**
+   * Deletes every failure, of any scope, that has left this limiter's window
+   * (any relay may run it); limiters with the same window need only one run.
+   */
   prune(): Promise<number> {
     return this.opts.store.pruneSignInFailures(this.opts.clock() - this.opts.windowMs);
   }
