@@ -39,6 +39,7 @@ import {
 import { DrawbridgeError, ProtocolError } from '../protocol/errors.ts';
 import type { Frame, HeaderList, Hello, RequestHead, ResponseHead } from '../protocol/frames.ts';
 import { Stream, StreamError, type StreamHandler, type StreamHost } from './stream.ts';
+import { StreamTable } from './stream-table.ts';
 
 /** The connection under a session. One binary message per `send`. */
 export interface Transport {
@@ -130,7 +131,8 @@ export class Session implements StreamHost {
 
   private readonly opts: SessionOptions;
   private readonly decoder: FrameDecoder;
-  private readonly streams = new Map<number, Stream>();
+  /** Not a `Map`: see stream-table.ts for what a `Map` here cost. */
+  private readonly streams = new StreamTable<Stream>();
   private nextStreamId = 1;
   private highestPeerStreamId = 0;
   private state: 'handshake' | 'open' | 'closed' = 'handshake';
@@ -392,7 +394,7 @@ export class Session implements StreamHost {
           this.close(CloseCode.NORMAL, 'peer sent GOAWAY', new ProtocolError('ERR_PEER_GOAWAY', frame.errorCode, `peer closed the tunnel: ${errorCodeName(frame.errorCode)} ${frame.message}`));
         } else if (this.role === 'relay') {
           // Streams the connector never saw can safely go elsewhere.
-          for (const stream of [...this.streams.values()]) {
+          for (const stream of this.streams.values()) {
             if (stream.id > frame.lastStreamId) stream.fail(new StreamError('ERR_STREAM_REFUSED', ErrorCode.REFUSED_STREAM, 'connector is draining', true));
           }
         }
@@ -511,7 +513,7 @@ export class Session implements StreamHost {
       error ? `tunnel connection lost: ${error.message}` : 'tunnel connection closed',
       false,
     );
-    for (const stream of [...this.streams.values()]) stream.fail(streamError);
+    for (const stream of this.streams.values()) stream.fail(streamError);
     this.streams.clear();
   }
 
