@@ -24,18 +24,29 @@ export interface ExchangeFilter {
   appId?: string;
 }
 
+interface Entry extends ActiveExchange {
+  /** Position in `all`; -1 once removed. */
+  at: number;
+}
+
+/**
+ * An array whose removals move the last entry into the gap, not a `Set`: a
+ * `Set` that gains and loses an entry per request keeps closed entries, and
+ * with them their responses, reachable from the tables it replaced until a
+ * full collection (see shared/src/session/stream-table.ts).
+ */
 export class ActiveExchanges {
-  private readonly all = new Set<ActiveExchange>();
+  private readonly all: Entry[] = [];
 
   /** Tracks the exchange of `target` until it closes. */
   track(target: ServerResponse | Duplex, appId: string, identity: UserIdentity, requestId: string): void {
-    const entry: ActiveExchange = { appId, identity, requestId, close: () => target.destroy() };
-    this.all.add(entry);
-    target.once('close', () => this.all.delete(entry));
+    const entry: Entry = { appId, identity, requestId, close: () => target.destroy(), at: this.all.length };
+    this.all.push(entry);
+    target.once('close', () => this.remove(entry));
   }
 
   get size(): number {
-    return this.all.size;
+    return this.all.length;
   }
 
   /** Open exchanges matching every field of `filter`. */
@@ -53,15 +64,22 @@ export class ActiveExchanges {
   /** Closes the matching exchanges; returns how many. */
   close(filter: ExchangeFilter): number {
     const chosen = this.select(filter);
-    for (const e of chosen) {
-      this.all.delete(e);
-      e.close();
-    }
+    for (const e of chosen) this.closeOne(e);
     return chosen.length;
   }
 
   closeOne(e: ActiveExchange): void {
-    this.all.delete(e);
+    this.remove(e as Entry);
     e.close();
+  }
+
+  private remove(e: Entry): void {
+    if (e.at < 0 || this.all[e.at] !== e) return;
+    const last = this.all.pop()!;
+    if (last !== e) {
+      this.all[e.at] = last;
+      last.at = e.at;
+    }
+    e.at = -1;
   }
 }
