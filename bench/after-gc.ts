@@ -7,10 +7,9 @@
  * item 12) shows here as a CPU per request that stays higher after the
  * collection than before it.
  */
-import { readFileSync } from 'node:fs';
 import { wrk } from './lib/load.ts';
 import { drawbridge } from './lib/paths.ts';
-import { forkFixture, killAll } from './lib/proc.ts';
+import { cpuMsOf, deadline, forkFixture } from './lib/proc.ts';
 
 const rounds = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 2);
 const auth = process.argv.includes('--auth');
@@ -18,18 +17,8 @@ if (!(rounds >= 1 && rounds <= 20)) {
   process.stderr.write('usage: node bench/after-gc.ts [rounds 1..20] [--auth]\n');
   process.exit(2);
 }
-const watchdog = setTimeout(() => {
-  process.stderr.write('bench/after-gc: deadline reached, stopping\n');
-  killAll();
-  process.exit(2);
-}, (rounds * 60 + 120) * 1000);
-process.on('exit', killAll);
+const watchdog = deadline('bench/after-gc', rounds * 60 + 120);
 
-/** User + system CPU of a process, in milliseconds. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 const origin = await forkFixture(new URL('./fixtures/origin.ts', import.meta.url), []);
 const db = await drawbridge(origin.ready.port as number, { auth });
@@ -37,11 +26,11 @@ const pids = [db.relay.pid, db.connector.pid];
 try {
   await wrk(db, { connections: 50, seconds: 3 });
   const run = async (label: string, gcAtMs?: number): Promise<void> => {
-    const before = pids.map(cpuMs);
+    const before = pids.map(cpuMsOf);
     const timer = gcAtMs === undefined ? undefined : setTimeout(() => void Promise.all([db.relay.ask('gc'), db.connector.ask('gc')]), gcAtMs);
     const r = await wrk(db, { connections: 50, seconds: 5 });
     clearTimeout(timer);
-    const cpu = pids.map((pid, k) => (((cpuMs(pid) - before[k]!) * 1000) / r.requests).toFixed(0)).join(' / ');
+    const cpu = pids.map((pid, k) => (((cpuMsOf(pid) - before[k]!) * 1000) / r.requests).toFixed(0)).join(' / ');
     console.log(`${label.padEnd(16)} ${r.rps.toFixed(0).padStart(6)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms | relay / connector ${cpu} µs/request`);
   };
   for (let i = 0; i < rounds; i++) {

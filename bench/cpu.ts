@@ -6,10 +6,9 @@
  * two settings by alternating runs of this command (for example with
  * DRAWBRIDGE_GC_TUNING=0, BENCH_SESSION_LIMITS or BENCH_NODE_FLAGS).
  */
-import { readFileSync } from 'node:fs';
 import { download, upload, wrk } from './lib/load.ts';
 import { drawbridge } from './lib/paths.ts';
-import { forkFixture, killAll } from './lib/proc.ts';
+import { cpuMsOf, deadline, forkFixture } from './lib/proc.ts';
 
 const workload = process.argv[2] ?? '1k';
 const runs = Number(process.argv[3] ?? 3);
@@ -17,18 +16,8 @@ if (!['1k', 'download', 'upload'].includes(workload) || !(runs >= 1 && runs <= 5
   process.stderr.write('usage: node bench/cpu.ts [1k|download|upload] [runs 1..50]\n');
   process.exit(2);
 }
-const watchdog = setTimeout(() => {
-  process.stderr.write('bench/cpu: deadline reached, stopping\n');
-  killAll();
-  process.exit(2);
-}, (runs * 60 + 120) * 1000);
-process.on('exit', killAll);
+const watchdog = deadline('bench/cpu', runs * 60 + 120);
 
-/** User + system CPU of a process, in milliseconds. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-}
 
 const MiB = 2 ** 20;
 const origin = await forkFixture(new URL('./fixtures/origin.ts', import.meta.url), []);
@@ -39,7 +28,7 @@ try {
   if (workload === '1k') await wrk(db, { connections: 50, seconds: 3 });
   else await download(db, 256 * MiB, 60);
   for (let i = 0; i < runs; i++) {
-    const before = Object.values(pids).map(cpuMs);
+    const before = Object.values(pids).map(cpuMsOf);
     let figure: string;
     let units: number;
     if (workload === '1k') {
@@ -54,7 +43,7 @@ try {
     }
     const unit = workload === '1k' ? 'µs/request' : 'ms/MiB';
     const scale = workload === '1k' ? 1000 : 1;
-    const spent = Object.values(pids).map((pid, k) => ((cpuMs(pid) - before[k]!) * scale) / units);
+    const spent = Object.values(pids).map((pid, k) => ((cpuMsOf(pid) - before[k]!) * scale) / units);
     console.log(`${figure} | ${Object.keys(pids).map((name, k) => `${name} ${spent[k]!.toFixed(2)}`).join(', ')} ${unit}`);
   }
 } finally {

@@ -171,6 +171,22 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** User + system CPU time a process has used, in milliseconds, from /proc. */
+export function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** Stops every child and exits with status 2 when a bench command overruns `seconds`; returns the timer to clear. */
+export function deadline(name: string, seconds: number): NodeJS.Timeout {
+  process.on('exit', killAll);
+  return setTimeout(() => {
+    process.stderr.write(`${name}: deadline reached, stopping\n`);
+    killAll();
+    process.exit(2);
+  }, seconds * 1000);
+}
+
 /** Resident set size of a process in bytes, from /proc (0 when it is gone). */
 export function rssOf(pid: number): number {
   try {
