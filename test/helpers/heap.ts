@@ -1,3 +1,5 @@
+import { GCProfiler } from 'node:v8';
+
 /**
  * ArrayBuffer bytes (all Buffers) once collected, for a fixture started with
  * --expose-gc. V8 frees backing stores on another thread, so this collects
@@ -15,4 +17,33 @@ export async function buffersAfterGc(): Promise<number> {
     last = now;
   }
   return last;
+}
+
+let profiler: GCProfiler | undefined;
+
+/** Starts counting what young collections move into the old generation. */
+export function startPromotionCount(): void {
+  profiler?.stop();
+  profiler = new GCProfiler();
+  profiler.start();
+}
+
+/**
+ * Stops the count: bytes the old generation gained across young collections
+ * (what they promoted), and how many young and full collections ran.
+ */
+export function stopPromotionCount(): { promoted: number; young: number; full: number } {
+  const result = profiler?.stop();
+  profiler = undefined;
+  let promoted = 0;
+  let young = 0;
+  let full = 0;
+  const oldUsed = (spaces: { spaceName: string; spaceUsedSize: number }[]): number => spaces.find((s) => s.spaceName === 'old_space')?.spaceUsedSize ?? 0;
+  for (const s of result?.statistics ?? []) {
+    if (s.gcType === 'Scavenge' || s.gcType === 'MinorMarkSweep') {
+      young += 1;
+      promoted += Math.max(0, oldUsed(s.afterGC.heapSpaceStatistics) - oldUsed(s.beforeGC.heapSpaceStatistics));
+    } else full += 1;
+  }
+  return { promoted, young, full };
 }

@@ -11,6 +11,12 @@ export interface Child {
   rss(): Promise<number>;
   /** Bytes held by ArrayBuffers (all Buffers) after a full collection. */
   buffersAfterGc(): Promise<number>;
+  /** Runs a full collection now. */
+  collect(): Promise<void>;
+  /** Starts counting what young collections promote (see helpers/heap.ts). */
+  countPromotion(): Promise<void>;
+  /** Stops the count: bytes promoted by young collections, and the collections run. */
+  promotion(): Promise<{ promoted: number; young: number; full: number }>;
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -30,10 +36,10 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
       throw new Error(`${name} exited with ${String(code)} before it was ready`);
     }),
   ])) as [Record<string, unknown>];
-  const ask = async (type: string): Promise<{ rss?: number; bytes?: number }> => {
+  const ask = async (type: string): Promise<Record<string, number | string>> => {
     proc.send({ type });
     for (;;) {
-      const [m] = (await once(proc, 'message')) as [{ type: string; rss?: number; bytes?: number }];
+      const [m] = (await once(proc, 'message')) as [Record<string, number | string>];
       if (m.type === type) return m;
     }
   };
@@ -41,10 +47,20 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
     proc,
     ready,
     async rss() {
-      return (await ask('rss')).rss!;
+      return (await ask('rss')).rss as number;
     },
     async buffersAfterGc() {
-      return (await ask('buffers')).bytes!;
+      return (await ask('buffers')).bytes as number;
+    },
+    async collect() {
+      await ask('collect');
+    },
+    async countPromotion() {
+      await ask('promotion-start');
+    },
+    async promotion() {
+      const m = await ask('promotion-stop');
+      return { promoted: m.promoted as number, young: m.young as number, full: m.full as number };
     },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
