@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { appConfig, client, connectorConfig, type Origin, pki, startOrigin } from './helpers/harness.ts';
-import { type Child, peakWhile, spawnFixture } from './helpers/processes.ts';
+import { client, type Origin, startOrigin } from './helpers/harness.ts';
+import { type Child, peakWhile, spawnRelayAndConnector } from './helpers/processes.ts';
 
 const GiB = 1024 ** 3;
 const LIMIT = 128 * 1024 * 1024;
@@ -57,18 +57,7 @@ describe('memory stays bounded on 1 GiB bodies', () => {
         res.end(String(n));
       });
     });
-    const p = pki();
-    const server = p.server(['127.0.0.1']);
-    const apps = [appConfig({ internalUrl: origin.url })];
-    relay = await spawnFixture('run-relay', { apps, tls: { cert: server.chain, key: server.key, ca: p.ca.cert } });
-    publicUrl = relay.ready.publicUrl as string;
-    const cert = p.client({ cn: 'con_mem', group: 'test-group' });
-    connector = await spawnFixture('run-connector', {
-      relayUrl: relay.ready.connectorUrl,
-      config: connectorConfig(apps, { connectorId: 'con_mem' }),
-      credentials: { cert: cert.cert, key: cert.key, ca: p.ca.cert },
-      connections: 2,
-    });
+    ({ relay, connector, publicUrl } = await spawnRelayAndConnector(origin.url, 'con_mem'));
     // Warm up pools, JIT and heap limits so the baseline is the steady state.
     const warm = await request(`${publicUrl}/download?bytes=${256 * 1024 * 1024}`, { headers: { host: 'hello.test' }, dispatcher: client });
     for await (const _ of warm.body);

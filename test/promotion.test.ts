@@ -14,8 +14,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import { appConfig, connectorConfig, type Origin, pki, startOrigin } from './helpers/harness.ts';
-import { type Child, spawnFixture } from './helpers/processes.ts';
+import { type Origin, startOrigin } from './helpers/harness.ts';
+import { type Child, spawnRelayAndConnector } from './helpers/processes.ts';
 
 const BODY = Buffer.alloc(1024, 0x61);
 const CONCURRENCY = 50;
@@ -25,6 +25,7 @@ describe('requests die young after a full collection under traffic', () => {
   let origin: Origin;
   let relay: Child;
   let connector: Child;
+  let publicUrl: string;
   let pool: Pool;
 
   before(async () => {
@@ -32,18 +33,8 @@ describe('requests die young after a full collection under traffic', () => {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': BODY.length });
       res.end(BODY);
     });
-    const p = pki();
-    const server = p.server(['127.0.0.1']);
-    const apps = [appConfig({ internalUrl: origin.url })];
-    relay = await spawnFixture('run-relay', { apps, tls: { cert: server.chain, key: server.key, ca: p.ca.cert } });
-    const cert = p.client({ cn: 'con_promo', group: 'test-group' });
-    connector = await spawnFixture('run-connector', {
-      relayUrl: relay.ready.connectorUrl,
-      config: connectorConfig(apps, { connectorId: 'con_promo' }),
-      credentials: { cert: cert.cert, key: cert.key, ca: p.ca.cert },
-      connections: 2,
-    });
-    pool = new Pool(relay.ready.publicUrl as string, { connections: CONCURRENCY, keepAliveTimeout: 10_000 });
+    ({ relay, connector, publicUrl } = await spawnRelayAndConnector(origin.url, 'con_promo'));
+    pool = new Pool(publicUrl, { connections: CONCURRENCY, keepAliveTimeout: 10_000 });
   });
 
   after(async () => {

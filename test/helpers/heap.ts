@@ -47,3 +47,32 @@ export function stopPromotionCount(): { promoted: number; young: number; full: n
   }
   return { promoted, young, full };
 }
+
+/**
+ * Answers the memory questions `helpers/processes.ts` asks a fixture over IPC
+ * (`rss`, `buffers`, `collect`, `promotion-start`, `promotion-stop`); false
+ * for any other message.
+ */
+export function answerMemoryQuery(m: { type: string }): boolean {
+  switch (m.type) {
+    case 'rss':
+      process.send!({ type: 'rss', rss: process.memoryUsage.rss() });
+      return true;
+    case 'buffers':
+      void buffersAfterGc().then((bytes) => process.send!({ type: 'buffers', bytes }));
+      return true;
+    case 'collect':
+      (globalThis as { gc?: () => void }).gc!();
+      process.send!({ type: 'collect' });
+      return true;
+    case 'promotion-start':
+      startPromotionCount();
+      process.send!({ type: 'promotion-start' });
+      return true;
+    case 'promotion-stop':
+      process.send!({ type: 'promotion-stop', ...stopPromotionCount() });
+      return true;
+    default:
+      return false;
+  }
+}

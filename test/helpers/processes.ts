@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { appConfig, connectorConfig, pki } from './harness.ts';
 
 export interface Child {
   proc: ChildProcess;
@@ -73,6 +74,25 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
       await exited;
     },
   };
+}
+
+/**
+ * A relay and a connector with two tunnel connections, each in its own
+ * process, serving one passthrough app (`hello.test`) at `internalUrl`.
+ */
+export async function spawnRelayAndConnector(internalUrl: string, connectorId: string): Promise<{ relay: Child; connector: Child; publicUrl: string }> {
+  const p = pki();
+  const server = p.server(['127.0.0.1']);
+  const apps = [appConfig({ internalUrl })];
+  const relay = await spawnFixture('run-relay', { apps, tls: { cert: server.chain, key: server.key, ca: p.ca.cert } });
+  const cert = p.client({ cn: connectorId, group: 'test-group' });
+  const connector = await spawnFixture('run-connector', {
+    relayUrl: relay.ready.connectorUrl,
+    config: connectorConfig(apps, { connectorId }),
+    credentials: { cert: cert.cert, key: cert.key, ca: p.ca.cert },
+    connections: 2,
+  });
+  return { relay, connector, publicUrl: relay.ready.publicUrl as string };
 }
 
 /** Samples `sample()` until `done` settles; returns the largest value seen. */
