@@ -303,8 +303,8 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
   const connector = await addConnector(4);
   const headers: Record<string, string> = {};
   if (auth) {
-    const { signIn } = await import('./sign-in.ts');
-    headers.cookie = await signIn(relay.ready.publicUrl as string, APP_HOST, auth.user, auth.password);
+    const { signInLocal } = await import('../../test/helpers/sign-in.ts');
+    headers.cookie = await signInLocal(relay.ready.publicUrl as string, APP_HOST, auth.user, auth.password, '/1k');
   }
   return {
     name: opts.root ? 'baseline' : opts.auth ? 'drawbridge-auth' : 'drawbridge',

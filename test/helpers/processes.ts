@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AppConfig } from '@drawbridge/shared';
 import { appConfig, connectorConfig, pki } from './harness.ts';
 
 export interface Child {
@@ -78,17 +79,29 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
 
 /**
  * A relay and a connector with two tunnel connections, each in its own
- * process, serving one passthrough app (`hello.test`) at `internalUrl`.
+ * process, serving one app (`hello.test`) at `internalUrl`: passthrough, or
+ * with `auth` pre-authenticated by a local user through the relay's real
+ * access gate, with two header rules (`X-Remote-User`, `X-Remote-Id`).
  */
-export async function spawnRelayAndConnector(internalUrl: string, connectorId: string): Promise<{ relay: Child; connector: Child; publicUrl: string }> {
+export async function spawnRelayAndConnector(
+  internalUrl: string,
+  connectorId: string,
+  opts: { auth?: { user: string; password: string } } = {},
+): Promise<{ relay: Child; connector: Child; publicUrl: string }> {
   const p = pki();
   const server = p.server(['127.0.0.1']);
-  const apps = [appConfig({ internalUrl })];
-  const relay = await spawnFixture('run-relay', { apps, tls: { cert: server.chain, key: server.key, ca: p.ca.cert } });
+  const headers = [
+    { name: 'X-Remote-User', value: '{name}' },
+    { name: 'X-Remote-Id', value: '{sub}' },
+  ];
+  const apps = [appConfig({ internalUrl, ...(opts.auth ? { preauth: 'local' as const, headers } : {}) })];
+  const auth = opts.auth ? { dataDir: mkdtempSync(join(tmpdir(), 'drawbridge-gate-')), ...opts.auth } : undefined;
+  const relay = await spawnFixture('run-relay', { apps, tls: { cert: server.chain, key: server.key, ca: p.ca.cert }, ...(auth ? { auth } : {}) });
   const cert = p.client({ cn: connectorId, group: 'test-group' });
   const connector = await spawnFixture('run-connector', {
     relayUrl: relay.ready.connectorUrl,
-    config: connectorConfig(apps, { connectorId }),
+    // The relay reports the apps as it serves them (with pre-authentication, ids come from its store).
+    config: connectorConfig(relay.ready.apps as AppConfig[], { connectorId }),
     credentials: { cert: cert.cert, key: cert.key, ca: p.ca.cert },
     connections: 2,
   });

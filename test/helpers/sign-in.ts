@@ -1,6 +1,8 @@
 /**
- * Signs the benchmark's local user in through the relay's real sign-in form
- * and returns the Cookie header that carries the session for the app host.
+ * Signs a local user in through the relay's real sign-in form (as a script
+ * would, without a browser) and returns the Cookie header that carries the
+ * session for the app host. `checkPath` is then fetched with it and must
+ * answer 200.
  */
 const RELAY_PATH = '/.well-known/drawbridge/';
 
@@ -8,7 +10,7 @@ function cookiesOf(res: Response): string[] {
   return res.headers.getSetCookie().map((c) => c.split(';', 1)[0]!);
 }
 
-export async function signIn(publicUrl: string, host: string, user: string, password: string): Promise<string> {
+export async function signInLocal(publicUrl: string, host: string, user: string, password: string, checkPath = '/'): Promise<string> {
   // fetch() cannot set Host, so talk to the relay with node:http instead.
   const { request } = await import('node:http');
   const call = (method: string, path: string, headers: Record<string, string>, body?: string): Promise<Response> =>
@@ -36,8 +38,8 @@ export async function signIn(publicUrl: string, host: string, user: string, pass
   const done = await call('POST', `${RELAY_PATH}signin`, { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies.join('; ') }, hidden.toString());
   const session = cookiesOf(done).filter((c) => !c.endsWith('='));
   if (done.status >= 400 || session.length === 0) throw new Error(`local sign-in failed: ${done.status} ${done.headers.get('x-drawbridge-error') ?? ''}`);
-  // Check the cookie opens the app before the benchmark relies on it.
-  const check = await call('GET', '/1k', { cookie: session.join('; ') });
+  // Check the cookie opens the app before anyone relies on it.
+  const check = await call('GET', checkPath, { cookie: session.join('; ') });
   if (check.status !== 200) throw new Error(`signed-in request answered ${check.status} ${check.headers.get('x-drawbridge-error') ?? ''}`);
   return session.join('; ');
 }
