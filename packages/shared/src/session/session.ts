@@ -112,15 +112,23 @@ export interface SessionOptions {
 const MAX_BATCH = 256 * 1024;
 
 /**
- * Frames are flushed once the current round of I/O callbacks is over, not at
- * the end of each callback: under load one poll phase handles many sockets
- * (user requests on the relay, app responses on the connector), and all the
- * frames they produce leave in one message, one TLS record run and one write
- * system call instead of one each. It adds no wait: the check phase runs right
- * after the poll phase.
+ * Under load, frames are flushed once the current round of I/O callbacks is
+ * over, not at the end of each callback: one poll phase then handles many
+ * sockets (user requests on the relay, app responses on the connector), and
+ * all the frames they produce leave in one message, one TLS record run and
+ * one write system call instead of one each.
  */
 const afterIo: (task: () => void) => void =
   typeof globalThis.setImmediate === 'function' ? (task) => void globalThis.setImmediate(task) : (task) => void setTimeout(task, 0);
+
+/**
+ * A session that sent nothing for this long is not under load: its next
+ * frames leave at the end of the callback that produced them. Waiting for the
+ * whole round of I/O there only delays the first requests of a burst behind
+ * the processing of the others (about 40 µs each; 10 requests arriving
+ * together made the first wait about 260 µs on the relay).
+ */
+const IDLE_FLUSH_MS = 1;
 
 export class Session implements StreamHost {
   readonly role: 'relay' | 'connector';
@@ -141,6 +149,8 @@ export class Session implements StreamHost {
   private out: Uint8Array[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  /** When the last message left (`now()` clock), to tell a busy session from an idle one. */
+  private lastFlushAt = -Infinity;
   private lastReceived = Date.now();
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -533,7 +543,8 @@ export class Session implements StreamHost {
     if (this.outBytes >= MAX_BATCH) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      afterIo(this.flushTask);
+      if (this.now() - this.lastFlushAt > IDLE_FLUSH_MS) queueMicrotask(this.flushTask);
+      else afterIo(this.flushTask);
     }
   }
 
@@ -560,6 +571,7 @@ export class Session implements StreamHost {
     }
     this.out = [];
     this.outBytes = 0;
+    this.lastFlushAt = this.now();
     this.opts.transport.send(message);
   }
 }
