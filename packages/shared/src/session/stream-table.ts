@@ -26,10 +26,7 @@ export class StreamTable<V> {
   constructor(capacity = 16) {
     let n = 8;
     while (n < capacity * 2) n *= 2;
-    this.ids = new Array<number>(n).fill(0);
-    this.values_ = new Array<V | undefined>(n).fill(undefined);
-    this.mask = n - 1;
-    this.shift = 32 - Math.log2(n);
+    [this.ids, this.values_, this.mask, this.shift] = StreamTable.empty<V>(n);
   }
 
   get size(): number {
@@ -97,11 +94,13 @@ export class StreamTable<V> {
   }
 
   clear(): void {
-    this.ids = new Array<number>(16).fill(0);
-    this.values_ = new Array<V | undefined>(16).fill(undefined);
-    this.mask = 15;
-    this.shift = 28;
+    [this.ids, this.values_, this.mask, this.shift] = StreamTable.empty<V>(16);
     this.count = 0;
+  }
+
+  /** Slots for `n` entries (a power of two), all empty, with the mask and hash shift that go with them. */
+  private static empty<V>(n: number): [number[], (V | undefined)[], number, number] {
+    return [new Array<number>(n).fill(0), new Array<V | undefined>(n).fill(undefined), n - 1, 32 - Math.log2(n)];
   }
 
   /** Fibonacci hashing (the top bits of id × 2^32/φ): spreads sequential and patterned ids alike. */
@@ -112,10 +111,7 @@ export class StreamTable<V> {
   private resize(n: number): void {
     const ids = this.ids;
     const values = this.values_;
-    this.ids = new Array<number>(n).fill(0);
-    this.values_ = new Array<V | undefined>(n).fill(undefined);
-    this.mask = n - 1;
-    this.shift = 32 - Math.log2(n);
+    [this.ids, this.values_, this.mask, this.shift] = StreamTable.empty<V>(n);
     this.count = 0;
     for (let i = 0; i < ids.length; i++) if (ids[i] !== 0) this.set(ids[i]!, values[i]!);
   }
