@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AppConfig } from '../../packages/shared/src/index.ts';
 import { appConfig, connectorConfig, pki } from '../../test/helpers/harness.ts';
+import { LOCAL_USER_HEADER_RULES } from '../../test/helpers/local-gate.ts';
 import type { RelayFixtureOptions } from '../fixtures/relay.ts';
 import type { ConnectorFixtureOptions } from '../fixtures/connector.ts';
 import { forkFixture, freePort, type NodeChild, run, sleep, start, waitPort } from './proc.ts';
@@ -269,11 +270,7 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
     ...(opts.auth
       ? {
           preauth: 'local' as const,
-          // Local users have a name and an id; no e-mail address.
-          headers: [
-            { name: 'X-Remote-User', value: '{name}' },
-            { name: 'X-Remote-Id', value: '{sub}' },
-          ],
+          headers: LOCAL_USER_HEADER_RULES,
         }
       : {}),
   });

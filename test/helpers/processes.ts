@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AppConfig } from '@drawbridge/shared';
 import { appConfig, connectorConfig, pki } from './harness.ts';
+import { LOCAL_USER_HEADER_RULES } from './local-gate.ts';
 
 export interface Child {
   proc: ChildProcess;
@@ -81,7 +82,7 @@ export async function spawnFixture(name: 'run-relay' | 'run-connector', options:
  * A relay and a connector with two tunnel connections, each in its own
  * process, serving one app (`hello.test`) at `internalUrl`: passthrough, or
  * with `auth` pre-authenticated by a local user through the relay's real
- * access gate, with two header rules (`X-Remote-User`, `X-Remote-Id`).
+ * access gate, with the two header rules `LOCAL_USER_HEADER_RULES`.
  */
 export async function spawnRelayAndConnector(
   internalUrl: string,
@@ -90,11 +91,7 @@ export async function spawnRelayAndConnector(
 ): Promise<{ relay: Child; connector: Child; publicUrl: string }> {
   const p = pki();
   const server = p.server(['127.0.0.1']);
-  const headers = [
-    { name: 'X-Remote-User', value: '{name}' },
-    { name: 'X-Remote-Id', value: '{sub}' },
-  ];
-  const apps = [appConfig({ internalUrl, ...(opts.auth ? { preauth: 'local' as const, headers } : {}) })];
+  const apps = [appConfig({ internalUrl, ...(opts.auth ? { preauth: 'local' as const, headers: LOCAL_USER_HEADER_RULES } : {}) })];
   const auth = opts.auth ? { dataDir: mkdtempSync(join(tmpdir(), 'drawbridge-gate-')), ...opts.auth } : undefined;
   const relay = await spawnFixture('run-relay', { apps, tls: { cert: server.chain, key: server.key, ca: p.ca.cert }, ...(auth ? { auth } : {}) });
   const cert = p.client({ cn: connectorId, group: 'test-group' });
