@@ -1,5 +1,5 @@
 /**
- * `node bench/cpu.ts [1k|download|upload] [runs]`: runs one workload through
+ * `node bench/cpu.ts [1k|download|upload] [runs] [--auth]`: runs one workload through
  * Drawbridge several times and prints, per run, the CPU time relay, connector
  * and origin spent per request or per MiB (from /proc/<pid>/stat). Steadier
  * than requests/s or MiB/s on a shared machine, whose speed drifts: compare
@@ -12,8 +12,9 @@ import { cpuMsOf, deadline, forkFixture } from './lib/proc.ts';
 
 const workload = process.argv[2] ?? '1k';
 const runs = Number(process.argv[3] ?? 3);
+const auth = process.argv.includes('--auth');
 if (!['1k', 'download', 'upload'].includes(workload) || !(runs >= 1 && runs <= 50)) {
-  process.stderr.write('usage: node bench/cpu.ts [1k|download|upload] [runs 1..50]\n');
+  process.stderr.write('usage: node bench/cpu.ts [1k|download|upload] [runs 1..50] [--auth]\n');
   process.exit(2);
 }
 const watchdog = deadline('bench/cpu', runs * 60 + 120);
@@ -21,7 +22,7 @@ const watchdog = deadline('bench/cpu', runs * 60 + 120);
 
 const MiB = 2 ** 20;
 const origin = await forkFixture(new URL('./fixtures/origin.ts', import.meta.url), []);
-const db = await drawbridge(origin.ready.port as number, { auth: false });
+const db = await drawbridge(origin.ready.port as number, { auth });
 const pids = { relay: db.relay.pid, connector: db.connector.pid, origin: origin.pid };
 try {
   // Warm-up: JIT, pools, heap limits.
