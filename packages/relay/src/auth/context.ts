@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { DEFAULT_SSO_HEADER_MAX_BYTES, type Preauth } from '@drawbridge/shared';
 import type { AppCatalog } from '../catalog.ts';
-import type { Store } from '../store/types.ts';
+import type { LocalUser, Store } from '../store/types.ts';
 import { AssertionSigner, type AssertionOptions } from './assertion.ts';
 import { AuthAudit } from './audit.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
@@ -50,10 +50,25 @@ export interface AccessGateOptions {
   signInTimeoutMs?: number;
   /** How often sign-out records of expired sessions and sign-in failures past their window are deleted (default 1 h; 0 never). */
   pruneIntervalMs?: number;
+  /**
+   * How long the outcome of a session's successful check is handed out again
+   * synchronously while everything it was made of still holds (grants.ts;
+   * default 1 s, 0 checks every request in full).
+   */
+  recentGrantMs?: number;
 }
 
 /** A session read from the request's cookie, or why there is none. */
-export type SessionRead = { identity: UserIdentity; session: SessionData } | { reason: AuthErrorCode | undefined };
+export type SessionRead =
+  | {
+      identity: UserIdentity;
+      session: SessionData;
+      /** The cookie's value. */
+      token: string;
+      /** The record a local session's identity was built from (the cache hands out the same object until it changes). */
+      user?: LocalUser;
+    }
+  | { reason: AuthErrorCode | undefined };
 
 export class AuthContext {
   readonly store: Store;
@@ -103,7 +118,7 @@ export class AuthContext {
    * who still exists and is enabled.
    */
   async readSession(req: IncomingMessage, host: string, kind?: Preauth): Promise<SessionRead> {
-    const token = readCookie(req, 'session', { secure: isSecure(req) });
+    const token = this.sessionToken(req);
     if (token === undefined) return { reason: undefined };
     let session: SessionData;
     try {
@@ -114,10 +129,15 @@ export class AuthContext {
     }
     if (kind !== undefined && session.kind !== kind) return { reason: AuthErrorCode.sessionInvalid };
     if (await this.revocations.isRevoked(session.sid)) return { reason: AuthErrorCode.sessionRevoked };
-    if (session.kind === 'oidc') return { identity: sessionIdentity(session), session };
+    if (session.kind === 'oidc') return { identity: sessionIdentity(session), session, token };
     const user = await this.users.get(session.sub);
     if (!user || user.disabled) return { reason: AuthErrorCode.sessionUserGone };
-    return { identity: localIdentity(user, session.sid), session };
+    return { identity: localIdentity(user, session.sid), session, token, user };
+  }
+
+  /** The session cookie's value, unopened. */
+  sessionToken(req: IncomingMessage): string | undefined {
+    return readCookie(req, 'session', { secure: isSecure(req) });
   }
 
   sessionCookie(req: IncomingMessage, token: string, expiresAt: number): string {

@@ -17,9 +17,10 @@ import { clientAddress, type RequestIdentity } from '../proxy/http-proxy.ts';
 import { type ErrorPage, Pages, sendErrorPage } from '../proxy/pages.ts';
 import { rejectUpgrade } from '../proxy/upgrade-proxy.ts';
 import type { ChangeEvent } from '../store/types.ts';
-import { type AccessGateOptions, AuthContext } from './context.ts';
+import { type AccessGateOptions, AuthContext, type SessionRead } from './context.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
 import type { ExchangeFilter } from './exchanges.ts';
+import { type Grant, RecentGrants } from './grants.ts';
 import { isNavigation, RELAY_PATH, sendHtml, sendJson } from './http.ts';
 import { forwardedIdentity, identityMeta, isAssigned, localIdentity, ruleHeaderNames, type UserIdentity } from './identity.ts';
 import { identityFromClaims } from './oidc.ts';
@@ -64,6 +65,28 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
   await ctx.signer.jwks();
   const flows = new SignInFlows(ctx);
   const acceptedTokens = new Map<string, number>();
+  const grants = new RecentGrants({
+    clock: ctx.clock,
+    ttlMs: opts.recentGrantMs ?? 1_000,
+    checks: { revoked: (sid) => ctx.revocations.peek(sid), user: (id) => ctx.users.peek(id) },
+  });
+
+  function acceptsBearer(app: AppConfig): boolean {
+    return app.preauth === 'oidc' && !!app.bearerAudience && ctx.oidc !== undefined;
+  }
+  /** The bearer token of a request to an app that accepts them; such a request is checked by its token, whatever cookie it carries. */
+  function bearerOf(app: AppConfig, req: IncomingMessage): string | undefined {
+    if (!acceptsBearer(app)) return undefined;
+    const auth = req.headers.authorization;
+    return auth !== undefined && /^bearer\s/i.test(auth) ? auth.slice(7).trim() : undefined;
+  }
+
+  /** A recent grant for the request's session, when every fact it was made of still holds (grants.ts). */
+  function recentGrant(app: AppConfig, req: IncomingMessage): Grant | undefined {
+    if (bearerOf(app, req) !== undefined) return undefined;
+    const token = ctx.sessionToken(req);
+    return token === undefined ? undefined : grants.find(token, app);
+  }
 
   async function bearerIdentity(app: AppConfig, token: string, req: IncomingMessage, requestId: string): Promise<UserIdentity> {
     const claims = await ctx.oidc!.verifyAccessToken(token, app.bearerAudience!);
@@ -80,12 +103,12 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
 
   async function decide(app: AppConfig, req: IncomingMessage, requestId: string): Promise<Verdict> {
     const host = app.externalHost.toLowerCase();
-    const bearerAccepted = app.preauth === 'oidc' && !!app.bearerAudience && ctx.oidc !== undefined;
-    const auth = req.headers.authorization;
+    const bearer = bearerOf(app, req);
     let identity: UserIdentity | undefined;
-    if (bearerAccepted && auth !== undefined && /^bearer\s/i.test(auth)) {
+    let read: SessionRead | undefined;
+    if (bearer !== undefined) {
       try {
-        identity = await bearerIdentity(app, auth.slice(7).trim(), req, requestId);
+        identity = await bearerIdentity(app, bearer, req, requestId);
       } catch (err) {
         if (!(err instanceof AuthError)) throw err;
         await ctx.audit.record({ type: 'token.rejected', outcome: 'failure', app: app.id, address: clientAddress(req), requestId, details: { method: 'bearer', reason: err.code } });
@@ -93,12 +116,12 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
       }
     }
     if (!identity) {
-      const read = await ctx.readSession(req, host, app.preauth);
+      read = await ctx.readSession(req, host, app.preauth);
       if (!('identity' in read)) {
         if (read.reason !== undefined && TAMPERING.has(read.reason)) {
           await ctx.audit.record({ type: 'session.rejected', outcome: 'failure', app: app.id, address: clientAddress(req), requestId, details: { reason: read.reason } });
         }
-        return { status: 401, code: AuthErrorCode.authRequired, clear: read.reason !== undefined, bearer: bearerAccepted };
+        return { status: 401, code: AuthErrorCode.authRequired, clear: read.reason !== undefined, bearer: acceptsBearer(app) };
       }
       identity = read.identity;
     }
@@ -109,7 +132,9 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     const assertion = await ctx.signer.sign(identity, app, identity.method);
     try {
       const meta = identityMeta(app, forwardedIdentity(app, identity), assertion, ctx.maxSsoHeaderBytes);
-      return { ok: { meta, strip: ruleHeaderNames(app), user: accountName(identity) }, identity };
+      const ok: RequestIdentity = { meta, strip: ruleHeaderNames(app), user: accountName(identity) };
+      if (read !== undefined && 'identity' in read) grants.remember(read.token, app, ok, identity, read.session.expiresAt, read.user);
+      return { ok, identity };
     } catch (err) {
       if (!(err instanceof SsoRuleError)) throw err;
       await ctx.audit.record({ type: 'sso.header_failed', outcome: 'failure', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { header: err.header, reason: err.code, message: err.message } });
@@ -204,6 +229,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
       case 'resync':
         ctx.revocations.clear();
         ctx.users.clear();
+        grants.clear();
         return revalidate({}, 'resync');
       default:
         return;
@@ -220,6 +246,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
           );
           ctx.users.pruneFailures().catch((err: unknown) => ctx.logger.warn({ err }, 'pruning old sign-in failures failed; the next run tries again'));
           flows.pruneHandoffs().catch((err: unknown) => ctx.logger.warn({ err }, 'pruning used handoff tokens failed; the next run tries again'));
+          grants.prune();
         }, pruneEvery)
       : undefined;
   pruneTimer?.unref();
@@ -245,11 +272,17 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
   return {
     check(app, req, res, requestId) {
       if (app.preauth === 'passthrough') return anonymous(app);
-      return checkHttp(app, req, res, requestId);
+      const grant = recentGrant(app, req);
+      if (grant === undefined) return checkHttp(app, req, res, requestId);
+      ctx.exchanges.track(res, app.id, grant.identity, requestId);
+      return grant.ok;
     },
     checkUpgrade(app, req, socket, requestId) {
       if (app.preauth === 'passthrough') return anonymous(app);
-      return checkUpgrade(app, req, socket, requestId);
+      const grant = recentGrant(app, req);
+      if (grant === undefined) return checkUpgrade(app, req, socket, requestId);
+      ctx.exchanges.track(socket, app.id, grant.identity, requestId);
+      return grant.ok;
     },
     routes: (req, res, requestId) => {
       const host = routingHost(req.headers.host);

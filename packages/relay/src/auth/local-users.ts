@@ -139,11 +139,17 @@ export class LocalUsers {
 
   /** The current record of a user (null when deleted), cached briefly. */
   async get(id: string): Promise<LocalUser | null> {
-    const hit = this.cache.get(id);
-    if (hit && this.clock() - hit.at < this.cacheMs) return hit.user;
+    const known = this.peek(id);
+    if (known !== undefined) return known;
     const user = await this.store.getUser(id);
     this.remember(id, user);
     return user;
+  }
+
+  /** The cached record (null when deleted) while it is fresh; undefined when only the store can tell. */
+  peek(id: string): LocalUser | null | undefined {
+    const hit = this.cache.get(id);
+    return hit && this.clock() - hit.at < this.cacheMs ? hit.user : undefined;
   }
 
   /** The store reported a change to this user. */

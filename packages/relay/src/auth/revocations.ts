@@ -37,9 +37,15 @@ export class SessionRevocations {
     this.cache.set(sid, { revoked, checkedAt: this.opts.clock() });
   }
 
-  async isRevoked(sid: string): Promise<boolean> {
+  /** What the cache knows now without asking the store: undefined when only the store can tell. */
+  peek(sid: string): boolean | undefined {
     const hit = this.cache.get(sid);
-    if (hit && (hit.revoked || this.opts.clock() - hit.checkedAt < this.opts.recheckMs)) return hit.revoked;
+    return hit && (hit.revoked || this.opts.clock() - hit.checkedAt < this.opts.recheckMs) ? hit.revoked : undefined;
+  }
+
+  async isRevoked(sid: string): Promise<boolean> {
+    const known = this.peek(sid);
+    if (known !== undefined) return known;
     const revoked = (await this.opts.store.getSetting(REVOKED_PREFIX + sid)) !== null;
     this.remember(sid, revoked);
     return revoked;
