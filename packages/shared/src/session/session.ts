@@ -158,6 +158,7 @@ export class Session implements StreamHost {
   private started = false;
   /** Receive-window growth the open streams hold (bounded by limits.windowBudget). */
   private windowGrown = 0;
+  private bulk = 0;
   readonly now: () => number;
 
   constructor(opts: SessionOptions) {
@@ -177,6 +178,10 @@ export class Session implements StreamHost {
   /** Streams open right now. */
   get openStreams(): number {
     return this.streams.size;
+  }
+  /** Open streams that are bulk transfers (`Stream.isBulk`): routing keeps small requests off such a connection. */
+  get bulkStreams(): number {
+    return this.bulk;
   }
   /** True while the relay may place new streams on this session. */
   get acceptsStreams(): boolean {
@@ -339,6 +344,9 @@ export class Session implements StreamHost {
     const extra = Math.max(0, Math.min(current, cap - current, this.limits.windowBudget - this.windowGrown));
     this.windowGrown += extra;
     return extra;
+  }
+  bulkChanged(delta: 1 | -1): void {
+    this.bulk += delta;
   }
   releaseWindow(bytes: number): void {
     this.windowGrown = Math.max(0, this.windowGrown - bytes);

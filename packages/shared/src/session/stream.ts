@@ -58,6 +58,8 @@ export interface StreamHost {
   growWindow?(current: number): number;
   /** Gives back the growth of a stream that closed. */
   releaseWindow?(bytes: number): void;
+  /** A stream became a bulk transfer (+1), or a bulk stream closed (-1); see `Stream.isBulk`. */
+  bulkChanged?(delta: 1 | -1): void;
   /** Monotonic milliseconds, for window growth. */
   now?(): number;
   sendData(streamId: number, chunk: Uint8Array, end: boolean): void;
@@ -80,6 +82,8 @@ export class Stream {
 
   private readonly host: StreamHost;
   private sendWindow: number;
+  /** The send credit the stream started with; more than this means the peer grew our window. */
+  private readonly initialSendWindow: number;
   private recvWindowSize: number;
   private recvAvailable: number;
   private unacked = 0;
@@ -96,6 +100,7 @@ export class Stream {
   private closed = false;
   private blocked = false;
   private finalResponse = false;
+  private bulk = false;
 
   constructor(host: StreamHost, id: number, request: RequestHead, upgrade: boolean, sendWindow: number, recvWindow: number) {
     this.host = host;
@@ -103,6 +108,7 @@ export class Stream {
     this.request = request;
     this.upgrade = upgrade;
     this.sendWindow = sendWindow;
+    this.initialSendWindow = sendWindow;
     this.recvWindowSize = recvWindow;
     this.recvAvailable = recvWindow;
     this.windowStart = host.now?.() ?? 0;
@@ -121,6 +127,16 @@ export class Stream {
   get responseReceived(): boolean {
     return this.finalResponse;
   }
+  /**
+   * True once the stream moved a whole window within WINDOW_GROWTH_MS in
+   * either direction (we grew our receive window, or the peer grew our send
+   * window): a bulk transfer, which can hold up to its window of data queued
+   * in front of anything sent after it on the same connection.
+   */
+  get isBulk(): boolean {
+    return this.bulk;
+  }
+
   /** Bytes accepted by `write` that still wait for send credit. */
   get queuedBytes(): number {
     return this.pendingBytes;
@@ -205,6 +221,7 @@ export class Stream {
     this.windowStart = now;
     this.consumedSinceStart = 0;
     if (!fast) return 0;
+    this.markBulk();
     const extra = host.growWindow(this.recvWindowSize);
     this.recvWindowSize += extra;
     this.grown += extra;
@@ -278,6 +295,7 @@ export class Stream {
     if (this.closed) return ErrorCode.NO_ERROR;
     if (this.sendWindow + increment > 0x7fff_ffff) return ErrorCode.FLOW_CONTROL_ERROR;
     this.sendWindow += increment;
+    if (this.sendWindow > this.initialSendWindow) this.markBulk();
     this.flush();
     if (this.blocked && this.pendingBytes === 0 && !this.closed) {
       this.blocked = false;
@@ -328,9 +346,16 @@ export class Stream {
     if (this.localEnded && this.remoteEnded) this.close();
   }
 
+  private markBulk(): void {
+    if (this.bulk || this.closed) return;
+    this.bulk = true;
+    this.host.bulkChanged?.(1);
+  }
+
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.bulk) this.host.bulkChanged?.(-1);
     this.pending.length = 0;
     this.pendingBytes = 0;
     if (this.grown > 0) this.host.releaseWindow?.(this.grown);
