@@ -2,8 +2,9 @@
  * `node bench/ab.ts --baseline DIR [pairs] [--auth] [--connections N]`: the
  * 1 KiB load through this tree and through a Drawbridge from another
  * checkout, in back-to-back pairs of 5 s runs (the order alternates from
- * pair to pair), with requests/s, p99 and the CPU per request of relay,
- * connector and origin, and the ratio of each pair. On a machine whose speed
+ * pair to pair), with requests/s, p99, the CPU per request of relay,
+ * connector and origin and of the whole machine (wrk and the kernel
+ * included), and the ratio of each pair. On a machine whose speed
  * drifts by half within minutes, the two runs of a pair see nearly the same
  * machine, so the per-pair ratio resolves differences of a few percent that
  * the full benchmark's rounds cannot.
@@ -11,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { wrk } from './lib/load.ts';
 import { drawbridge, type DrawbridgePath } from './lib/paths.ts';
-import { cpuMsOf, deadline, forkFixture } from './lib/proc.ts';
+import { cpuMsOf, deadline, forkFixture, machineBusyMs } from './lib/proc.ts';
 
 const { values: args, positionals } = parseArgs({
   options: { baseline: { type: 'string' }, auth: { type: 'boolean', default: false }, connections: { type: 'string', default: '50' } },
@@ -30,6 +31,8 @@ interface Run {
   p99Ms: number;
   /** µs per request: relay, connector, origin. */
   cpu: number[];
+  /** µs per request the whole machine was busy: every process (wrk too) and the kernel's share. */
+  machine: number;
 }
 
 const origin = await forkFixture(new URL('./fixtures/origin.ts', import.meta.url), []);
@@ -40,11 +43,12 @@ const base = await drawbridge(port, { auth: args.auth, root: args.baseline });
 async function run(db: DrawbridgePath): Promise<Run> {
   const pids = [db.relay.pid, db.connector.pid, origin.pid];
   const before = pids.map(cpuMsOf);
+  const busy = machineBusyMs();
   const r = await wrk(db, { connections, seconds: 5 });
-  return { rps: r.rps, p99Ms: r.p99Ms, cpu: pids.map((pid, k) => ((cpuMsOf(pid) - before[k]!) * 1000) / r.requests) };
+  return { rps: r.rps, p99Ms: r.p99Ms, cpu: pids.map((pid, k) => ((cpuMsOf(pid) - before[k]!) * 1000) / r.requests), machine: ((machineBusyMs() - busy) * 1000) / r.requests };
 }
 
-const show = (r: Run): string => `${r.rps.toFixed(0).padStart(6)} req/s, p99 ${r.p99Ms.toFixed(1).padStart(5)} ms, CPU ${r.cpu.map((c) => c.toFixed(0)).join('/')} µs`;
+const show = (r: Run): string => `${r.rps.toFixed(0).padStart(6)} req/s, p99 ${r.p99Ms.toFixed(1).padStart(5)} ms, CPU ${r.cpu.map((c) => c.toFixed(0)).join('/')} of ${r.machine.toFixed(0)} µs`;
 try {
   for (const db of [mine, base]) await wrk(db, { connections, seconds: 3 });
   const ratios: number[] = [];
@@ -59,7 +63,7 @@ try {
   ratios.sort((x, y) => x - y);
   const wins = ratios.filter((r) => r > 1).length;
   console.log(`req/s this tree ÷ baseline: median ${ratios[Math.floor(ratios.length / 2)]!.toFixed(3)}, range ${ratios[0]!.toFixed(3)}–${ratios.at(-1)!.toFixed(3)}, higher in ${wins} of ${pairs} pairs`);
-  console.log('(CPU columns: relay/connector/origin µs per request)');
+  console.log('(CPU: relay/connector/origin of the whole machine, µs per request)');
 } finally {
   clearTimeout(watchdog);
   await mine.stop();

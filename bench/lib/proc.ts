@@ -177,6 +177,14 @@ export function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+/** CPU milliseconds the whole machine has been busy (every core, user, system, interrupts; not idle or iowait) since boot, from /proc/stat. */
+export function machineBusyMs(): number {
+  const jiffies = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = [0, 1, 2, 5, 6, 7].reduce((sum, i) => sum + (jiffies[i] ?? 0), 0);
+  return (busy * 1000) / 100;
+}
+
 /** Stops every child and exits with status 2 when a bench command overruns `seconds`; returns the timer to clear. */
 export function deadline(name: string, seconds: number): NodeJS.Timeout {
   process.on('exit', killAll);
