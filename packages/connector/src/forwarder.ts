@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { type AppConfig, ErrorCode, type HeaderList, type Stream } from '@drawbridge/shared';
+import { nextTurn, usedTurnShare } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { Pool, type Dispatcher } from 'undici';
 import { upstreamFailure } from './errors.ts';
@@ -126,6 +127,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   /** Request bytes received but not yet credited back to the relay. */
   private held = 0;
+  /** The response body's share of the current turn of the event loop (a TurnShare, shared/node/turns.ts; fields, not an object, so a small request allocates nothing more). */
+  turn = -1;
+  bytes = 0;
 
   constructor(stream: Stream, app: AppConfig, log: Logger) {
     this.stream = stream;
@@ -162,7 +166,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.stream && !this.stream.write(chunk)) c.pause();
+    if (!this.stream) return;
+    if (!this.stream.write(chunk)) c.pause();
+    else if (usedTurnShare(this, chunk.length)) {
+      c.pause();
+      nextTurn(() => {
+        // Still blocked on the tunnel window: onWritable resumes it.
+        if (this.stream !== undefined && this.stream.queuedBytes === 0) this.controller?.resume();
+      });
+    }
   }
 
   onResponseEnd(c: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {

@@ -5,6 +5,7 @@
  * imports `ws`.
  */
 import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, Session, type SessionLimits, type Stream } from '@drawbridge/shared';
+import { limitTurns } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 
@@ -226,8 +227,12 @@ export class TunnelClient {
         },
       });
       if (slot.ws === ws) slot.session = session;
+      // A bulk transfer gets a bounded share of each turn of the event loop (shared/node/turns.ts).
+      const spent = limitTurns(ws);
       ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (isBinary) session.receive(data);
+        if (!isBinary) return;
+        session.receive(data);
+        spent(data.length);
       });
       ws.on('close', (code: number, reason: Buffer) => session.transportClosed(code, reason.toString()));
       session.start();

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type AppConfig, DrawbridgeError, ErrorCode, type HeaderList, type RequestHead, type ResponseHead, type Stream, type StreamError } from '@drawbridge/shared';
+import { limitTurns } from '@drawbridge/shared/node';
 import type { TunnelConnection, TunnelRegistry } from '../tunnel/registry.ts';
 import { clientInfo, peerAddress } from './client-info.ts';
 import { REQUEST_ID_HEADER, requestHeaders, responseHeaders } from './headers.ts';
@@ -149,6 +150,8 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   const pumpBody = (s: Stream): void => {
     let received = 0;
     s.handler.onWritable = () => req.resume();
+    // A bulk upload gets a bounded share of each turn of the event loop (shared/node/turns.ts); a full window resumes it itself.
+    const spent = limitTurns(req, () => !s.isClosed && s.queuedBytes === 0);
     req.on('data', (chunk: Buffer) => {
       received += chunk.length;
       summary.bytesIn = received;
@@ -159,6 +162,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
         return;
       }
       if (!s.write(chunk)) req.pause();
+      else spent(chunk.length);
     });
     req.on('end', () => s.end(trailerList(req)));
   };

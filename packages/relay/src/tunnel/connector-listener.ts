@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { CloseCode, DrawbridgeError, Session, type SessionLimits } from '@drawbridge/shared';
+import { limitTurns } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { TunnelConnection, TunnelRegistry } from './registry.ts';
@@ -180,12 +181,15 @@ export function createConnectorServer(opts: ConnectorListenerOptions): https.Ser
         }
       },
     });
+    // A bulk transfer gets a bounded share of each turn of the event loop (shared/node/turns.ts).
+    const spent = limitTurns(ws);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) {
         session.close(CloseCode.PROTOCOL_ERROR, 'text message on the tunnel', new DrawbridgeError('ERR_TEXT_MESSAGE', 'the tunnel carries binary messages only'));
         return;
       }
       session.receive(data);
+      spent(data.length);
     });
     ws.on('close', (code: number, reason: Buffer) => session.transportClosed(code, reason.toString()));
     ws.on('error', (err) => log.warn({ err: err.message }, 'tunnel socket error'));

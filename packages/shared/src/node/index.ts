@@ -1,2 +1,3 @@
 export * from './files.ts';
 export * from './gc.ts';
+export * from './turns.ts';
