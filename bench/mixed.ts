@@ -1,21 +1,21 @@
 /**
- * `node bench/mixed.ts [rounds] [--baseline DIR]`: small requests at a fixed
- * rate (10 connections, one request each every 10 ms) through a connector
- * that is carrying 256 MiB downloads back to back, against the same rate on
- * an idle connector. A small request placed on the tunnel connection of a
+ * `node bench/mixed.ts [rounds] [--upload] [--baseline DIR]`: small requests
+ * at a fixed rate (10 connections, one request each every 10 ms) through a
+ * connector that is carrying 256 MiB downloads (or uploads) back to back,
+ * against the same rate on an idle connector. A small request placed on the tunnel connection of a
  * download waits behind the data of the download's window that is already
  * queued there, which shows as added latency. With `--baseline`, the same
  * rounds also run through a Drawbridge from another checkout, alternating.
  */
 import { parseArgs } from 'node:util';
-import { download, wrk } from './lib/load.ts';
+import { download, upload, wrk } from './lib/load.ts';
 import { drawbridge, type DrawbridgePath } from './lib/paths.ts';
 import { deadline, forkFixture } from './lib/proc.ts';
 
-const { values: args, positionals } = parseArgs({ options: { baseline: { type: 'string' } }, allowPositionals: true });
+const { values: args, positionals } = parseArgs({ options: { baseline: { type: 'string' }, upload: { type: 'boolean', default: false } }, allowPositionals: true });
 const rounds = Number(positionals[0] ?? 2);
 if (!(rounds >= 1 && rounds <= 20)) {
-  process.stderr.write('usage: node bench/mixed.ts [rounds 1..20] [--baseline DIR]\n');
+  process.stderr.write('usage: node bench/mixed.ts [rounds 1..20] [--upload] [--baseline DIR]\n');
   process.exit(2);
 }
 const watchdog = deadline('bench/mixed', rounds * 90 + 120);
@@ -36,12 +36,13 @@ try {
       let stop = false;
       const speeds: number[] = [];
       const bulk = (async () => {
-        while (!stop) speeds.push(await download(db, 256 * MiB, 60));
+        while (!stop) speeds.push(await (args.upload ? upload : download)(db, 256 * MiB, 60));
       })();
       const r = await wrk(db, { connections: 10, seconds: 4, delayMs: 10 });
       stop = true;
       await bulk;
-      line(label, 'with downloads', r, `; downloads ${speeds.map((s) => s.toFixed(0)).join(', ')} MiB/s`);
+      const kind = args.upload ? 'uploads' : 'downloads';
+      line(label, `with ${kind}`, r, `; ${kind} ${speeds.map((s) => s.toFixed(0)).join(', ')} MiB/s`);
     }
   }
 } finally {
