@@ -3,6 +3,7 @@
  * → internal app and back, on loopback with real TLS and real sockets.
  */
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -44,6 +45,9 @@ describe('data path', () => {
   const sse = { next: Promise.withResolvers<void>(), started: Promise.withResolvers<void>() };
   const aborted = Promise.withResolvers<void>();
   const wss = new WebSocketServer({ noServer: true });
+  // Random, so a chunk lost, repeated or reordered anywhere on the way changes the digest.
+  const blob = randomBytes(48 * 1024 * 1024);
+  const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
   before(async () => {
     origin = await startOrigin((req, res) => {
@@ -86,6 +90,30 @@ describe('data path', () => {
           return;
         case '/never':
           return; // no head at all: the app hangs
+        case '/blob': {
+          // Written in 1 MiB pieces as fast as the socket takes them: windows grow, turns are shared.
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blob.length) });
+          let at = 0;
+          const more = (): void => {
+            while (at < blob.length) {
+              const piece = blob.subarray(at, (at += 1024 * 1024));
+              if (!res.write(piece)) return void res.once('drain', more);
+            }
+            res.end();
+          };
+          more();
+          return;
+        }
+        case '/digest': {
+          const hash = createHash('sha256');
+          let n = 0;
+          req.on('data', (c: Buffer) => {
+            hash.update(c);
+            n += c.length;
+          });
+          req.on('end', () => res.end(JSON.stringify({ bytes: n, sha256: hash.digest('hex') })));
+          return;
+        }
         default:
           echoHandler(req, res);
       }
@@ -289,7 +317,22 @@ describe('data path', () => {
     assert.equal(ok.status, 200);
   });
 
-  it('keeps two tunnel connections per connector and spreads requests', async () => {
+  it('carries large bodies byte for byte both ways, while small requests go on beside them', async () => {
+    const expected = sha256(blob);
+    const [down, up, ...small] = await Promise.all([
+      fetchVia(stack.relay, 'hello.test', '/blob'),
+      fetchVia(stack.relay, 'hello.test', '/digest', { method: 'POST', body: blob }),
+      ...Array.from({ length: 20 }, () => fetchVia(stack.relay, 'hello.test', '/')),
+    ]);
+    assert.equal(down.status, 200);
+    assert.equal(down.body.length, blob.length);
+    assert.equal(sha256(down.body), expected, 'download intact');
+    assert.equal(up.status, 200);
+    assert.deepEqual(JSON.parse(up.body.toString()), { bytes: blob.length, sha256: expected }, 'upload intact');
+    assert.ok(small.every((r) => r.status === 200 && r.body.toString() === 'hello'));
+  });
+
+  it('keeps two tunnel connections per connector and serves concurrent requests over them', async () => {
     assert.equal(stack.relay.registry.connections().length, 2);
     const results = await Promise.all(Array.from({ length: 40 }, () => fetchVia(stack.relay, 'hello.test', '/')));
     assert.ok(results.every((r) => r.status === 200));
