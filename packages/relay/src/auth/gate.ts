@@ -20,7 +20,7 @@ import type { ChangeEvent } from '../store/types.ts';
 import { type AccessGateOptions, AuthContext, type SessionRead } from './context.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
 import type { ExchangeFilter } from './exchanges.ts';
-import { type Grant, RecentGrants } from './grants.ts';
+import { RecentGrants } from './grants.ts';
 import { isNavigation, RELAY_PATH, sendHtml, sendJson } from './http.ts';
 import { forwardedIdentity, identityMeta, isAssigned, localIdentity, ruleHeaderNames, type UserIdentity } from './identity.ts';
 import { identityFromClaims } from './oidc.ts';
@@ -81,11 +81,18 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     return auth !== undefined && /^bearer\s/i.test(auth) ? auth.slice(7).trim() : undefined;
   }
 
-  /** A recent grant for the request's session, when every fact it was made of still holds (grants.ts). */
-  function recentGrant(app: AppConfig, req: IncomingMessage): Grant | undefined {
+  /**
+   * The identity of a recent grant for the request's session, when every fact
+   * it was made of still holds (grants.ts), with the exchange of `target`
+   * tracked as a full check would; undefined when the request needs one.
+   */
+  function granted(app: AppConfig, req: IncomingMessage, target: ServerResponse | Duplex, requestId: string): RequestIdentity | undefined {
     if (bearerOf(app, req) !== undefined) return undefined;
     const token = ctx.sessionToken(req);
-    return token === undefined ? undefined : grants.find(token, app);
+    const grant = token === undefined ? undefined : grants.find(token, app);
+    if (grant === undefined) return undefined;
+    ctx.exchanges.track(target, app.id, grant.identity, requestId);
+    return grant.ok;
   }
 
   async function bearerIdentity(app: AppConfig, token: string, req: IncomingMessage, requestId: string): Promise<UserIdentity> {
@@ -272,17 +279,11 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
   return {
     check(app, req, res, requestId) {
       if (app.preauth === 'passthrough') return anonymous(app);
-      const grant = recentGrant(app, req);
-      if (grant === undefined) return checkHttp(app, req, res, requestId);
-      ctx.exchanges.track(res, app.id, grant.identity, requestId);
-      return grant.ok;
+      return granted(app, req, res, requestId) ?? checkHttp(app, req, res, requestId);
     },
     checkUpgrade(app, req, socket, requestId) {
       if (app.preauth === 'passthrough') return anonymous(app);
-      const grant = recentGrant(app, req);
-      if (grant === undefined) return checkUpgrade(app, req, socket, requestId);
-      ctx.exchanges.track(socket, app.id, grant.identity, requestId);
-      return grant.ok;
+      return granted(app, req, socket, requestId) ?? checkUpgrade(app, req, socket, requestId);
     },
     routes: (req, res, requestId) => {
       const host = routingHost(req.headers.host);
