@@ -10,10 +10,10 @@ import { tuneGcForStreaming } from '../src/node/index.ts';
  * busy machine V8's helper threads free backing stores late, and the count
  * would depend on the load rather than on the setting.
  */
-function fullGcsUnderBufferChurn(env: Record<string, string>): { applied: boolean; fullGcs: number } {
+function fullGcsUnderBufferChurn(env: Record<string, string>, note = false): { applied: boolean; fullGcs: number } {
   const script = `
     import { PerformanceObserver, constants } from 'node:perf_hooks';
-    import { tuneGcForStreaming } from ${JSON.stringify(new URL('../src/node/index.ts', import.meta.url).href)};
+    import { noteBulkBytes, tuneGcForStreaming } from ${JSON.stringify(new URL('../src/node/index.ts', import.meta.url).href)};
     const applied = tuneGcForStreaming();
     let fullGcs = 0;
     const obs = new PerformanceObserver((list) => {
@@ -26,6 +26,7 @@ function fullGcsUnderBufferChurn(env: Record<string, string>): { applied: boolea
       b[0] = i;
       alive.push(b);
       if (alive.length > 8) alive.shift();
+      if (${note}) noteBulkBytes(b.length);
       if (i % 64 === 0) await new Promise((r) => setImmediate(r));
     }
     await new Promise((r) => setTimeout(r, 20));
@@ -52,5 +53,37 @@ describe('tuneGcForStreaming', () => {
     assert.ok(plain.fullGcs >= 10, `expected V8's default to run many full collections, saw ${plain.fullGcs}`);
     if (tuned.applied) assert.ok(tuned.fullGcs <= plain.fullGcs / 3, `tuned: ${tuned.fullGcs} full collections, default: ${plain.fullGcs}`);
     else assert.notEqual(Number.parseInt(process.versions.v8, 10), 13, 'the setting applies on the V8 of Node 24');
+  });
+
+  it('runs a young collection per MiB of counted bulk bytes, after the turn, and none when the tuning is off', () => {
+    const count = (env: Record<string, string>): { applied: boolean; minor: number } => {
+      const script = `
+        import { PerformanceObserver, constants } from 'node:perf_hooks';
+        import { noteBulkBytes, tuneGcForStreaming } from ${JSON.stringify(new URL('../src/node/index.ts', import.meta.url).href)};
+        const applied = tuneGcForStreaming();
+        let minor = 0;
+        const obs = new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor += 1;
+        });
+        obs.observe({ entryTypes: ['gc'] });
+        // 64 MiB counted in 16 KiB pieces, 16 pieces (256 KiB) per turn: 64 collections expected, none of them by allocation.
+        for (let turn = 0; turn < 256; turn++) {
+          for (let i = 0; i < 16; i++) noteBulkBytes(16 * 1024);
+          await new Promise((r) => setImmediate(r));
+        }
+        await new Promise((r) => setTimeout(r, 20));
+        obs.disconnect();
+        console.log(JSON.stringify({ applied, minor }));
+      `;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { applied: boolean; minor: number };
+    };
+    const tuned = count({});
+    const plain = count({ DRAWBRIDGE_GC_TUNING: '0' });
+    assert.equal(plain.applied, false);
+    assert.ok(plain.minor < 8, `no collections are requested without the tuning, saw ${plain.minor}`);
+    if (!tuned.applied) return;
+    assert.ok(tuned.minor >= 60 && tuned.minor <= 80, `expected about one young collection per MiB (64), saw ${tuned.minor}`);
   });
 });

@@ -1,3 +1,5 @@
+import { noteBulkBytes } from './gc.ts';
+
 /**
  * A bound on how much of one bulk source a process handles in one turn of
  * the event loop. libuv reads a readable socket up to 32 times per turn, so a
@@ -30,9 +32,12 @@ export function turnShare(): TurnShare {
 /**
  * Counts `bytes` a source delivered; true once it has delivered `limit` in
  * the current turn, when its owner should pause it and resume it in
- * `nextTurn`. A `limit` of 0 never asks for a pause.
+ * `nextTurn`. A `limit` of 0 never asks for a pause. Every bulk source
+ * passes here, so the bytes are also counted for the young-generation
+ * collections of `noteBulkBytes` (gc.ts).
  */
 export function usedTurnShare(share: TurnShare, bytes: number, limit = DEFAULT_BYTES_PER_TURN): boolean {
+  noteBulkBytes(bytes);
   if (limit === 0) return false;
   if (share.turn !== turn) {
     share.turn = turn;
