@@ -4,38 +4,50 @@ import { describe, it } from 'node:test';
 import { tuneGcForStreaming } from '../src/node/index.ts';
 
 /**
+ * Runs `work` (module code that may use `noteBulkBytes`) in a child process
+ * after `tuneGcForStreaming()`, counting V8's collections of `kind`
+ * ('MAJOR' or 'MINOR').
+ */
+function collectionsInChild(kind: 'MAJOR' | 'MINOR', work: string, env: Record<string, string>, flags: string[] = []): { applied: boolean; count: number } {
+  const script = `
+    import { PerformanceObserver, constants } from 'node:perf_hooks';
+    import { noteBulkBytes, tuneGcForStreaming } from ${JSON.stringify(new URL('../src/node/index.ts', import.meta.url).href)};
+    const applied = tuneGcForStreaming();
+    let count = 0;
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_${kind}) count += 1;
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    ${work}
+    await new Promise((r) => setTimeout(r, 20));
+    obs.disconnect();
+    console.log(JSON.stringify({ applied, count }));
+  `;
+  const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as { applied: boolean; count: number };
+}
+
+/**
  * A child process churns through 2 GiB of 256 KiB buffers (as a proxy does,
  * one per socket read or tunnel message, never more than 8 alive) and counts
  * V8's full mark-compacts. The child collects on its own thread only: on a
  * busy machine V8's helper threads free backing stores late, and the count
  * would depend on the load rather than on the setting.
  */
-function fullGcsUnderBufferChurn(env: Record<string, string>, note = false): { applied: boolean; fullGcs: number } {
-  const script = `
-    import { PerformanceObserver, constants } from 'node:perf_hooks';
-    import { noteBulkBytes, tuneGcForStreaming } from ${JSON.stringify(new URL('../src/node/index.ts', import.meta.url).href)};
-    const applied = tuneGcForStreaming();
-    let fullGcs = 0;
-    const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) fullGcs += 1;
-    });
-    obs.observe({ entryTypes: ['gc'] });
+function fullGcsUnderBufferChurn(env: Record<string, string>): { applied: boolean; fullGcs: number } {
+  const churn = `
     const alive = [];
     for (let i = 0; i < 8192; i++) {
       const b = Buffer.allocUnsafe(256 * 1024);
       b[0] = i;
       alive.push(b);
       if (alive.length > 8) alive.shift();
-      if (${note}) noteBulkBytes(b.length);
       if (i % 64 === 0) await new Promise((r) => setImmediate(r));
     }
-    await new Promise((r) => setTimeout(r, 20));
-    obs.disconnect();
-    console.log(JSON.stringify({ applied, fullGcs }));
   `;
-  const r = spawnSync(process.execPath, ['--single-threaded-gc', '--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as { applied: boolean; fullGcs: number };
+  const { applied, count } = collectionsInChild('MAJOR', churn, env, ['--single-threaded-gc']);
+  return { applied, fullGcs: count };
 }
 
 describe('tuneGcForStreaming', () => {
@@ -56,34 +68,18 @@ describe('tuneGcForStreaming', () => {
   });
 
   it('runs a young collection per MiB of counted bulk bytes, after the turn, and none when the tuning is off', () => {
-    const count = (env: Record<string, string>): { applied: boolean; minor: number } => {
-      const script = `
-        import { PerformanceObserver, constants } from 'node:perf_hooks';
-        import { noteBulkBytes, tuneGcForStreaming } from ${JSON.stringify(new URL('../src/node/index.ts', import.meta.url).href)};
-        const applied = tuneGcForStreaming();
-        let minor = 0;
-        const obs = new PerformanceObserver((list) => {
-          for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor += 1;
-        });
-        obs.observe({ entryTypes: ['gc'] });
-        // 64 MiB counted in 16 KiB pieces, 16 pieces (256 KiB) per turn: 64 collections expected, none of them by allocation.
-        for (let turn = 0; turn < 256; turn++) {
-          for (let i = 0; i < 16; i++) noteBulkBytes(16 * 1024);
-          await new Promise((r) => setImmediate(r));
-        }
-        await new Promise((r) => setTimeout(r, 20));
-        obs.disconnect();
-        console.log(JSON.stringify({ applied, minor }));
-      `;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
-      assert.equal(r.status, 0, r.stderr);
-      return JSON.parse(r.stdout) as { applied: boolean; minor: number };
-    };
-    const tuned = count({});
-    const plain = count({ DRAWBRIDGE_GC_TUNING: '0' });
+    // 64 MiB counted in 16 KiB pieces, 16 pieces (256 KiB) per turn: 64 collections expected, none of them by allocation.
+    const counted = `
+      for (let turn = 0; turn < 256; turn++) {
+        for (let i = 0; i < 16; i++) noteBulkBytes(16 * 1024);
+        await new Promise((r) => setImmediate(r));
+      }
+    `;
+    const tuned = collectionsInChild('MINOR', counted, {});
+    const plain = collectionsInChild('MINOR', counted, { DRAWBRIDGE_GC_TUNING: '0' });
     assert.equal(plain.applied, false);
-    assert.ok(plain.minor < 8, `no collections are requested without the tuning, saw ${plain.minor}`);
+    assert.ok(plain.count < 8, `no collections are requested without the tuning, saw ${plain.count}`);
     if (!tuned.applied) return;
-    assert.ok(tuned.minor >= 60 && tuned.minor <= 80, `expected about one young collection per MiB (64), saw ${tuned.minor}`);
+    assert.ok(tuned.count >= 60 && tuned.count <= 80, `expected about one young collection per MiB (64), saw ${tuned.count}`);
   });
 });

@@ -55,7 +55,7 @@ export function tuneGcForStreaming(env: NodeJS.ProcessEnv = process.env, v8Versi
  */
 export const SCAVENGE_EVERY_BYTES = 1024 * 1024;
 
-type GcFunction = (options: { type: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
+type GcFunction = (options: { type: 'minor' }) => void;
 let collectYoung: GcFunction | undefined;
 let pendingBytes = 0;
 let scavengeArmed = false;
