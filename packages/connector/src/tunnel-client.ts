@@ -4,8 +4,9 @@
  * jittered exponential backoff. This is the only file of the connector that
  * imports `ws`.
  */
+import type { Socket } from 'node:net';
 import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, Session, type SessionLimits, type Stream } from '@drawbridge/shared';
-import { limitTurns } from '@drawbridge/shared/node';
+import { limitTurns, webSocketTransport } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 
@@ -204,10 +205,21 @@ export class TunnelClient {
       });
     });
 
+    // The TLS socket under the WebSocket: the session writes its frames there (shared/node/ws-transport.ts).
+    let socket: Socket | undefined;
+    ws.once('upgrade', (res) => {
+      socket = res.socket;
+    });
+
     ws.on('open', () => {
+      if (!socket) {
+        log.error('tunnel connection opened without a socket; reconnecting');
+        ws.terminate();
+        return;
+      }
       const session = new Session({
         role: 'connector',
-        transport: { send: (m) => ws.send(m), close: (code, reason) => ws.close(code, reason.slice(0, 120)) },
+        transport: webSocketTransport(ws, socket, { masked: true }),
         limits,
         agent: `drawbridge-connector/${this.opts.version}`,
         pingIntervalMs: this.opts.pingIntervalMs ?? 15_000,

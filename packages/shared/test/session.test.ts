@@ -33,6 +33,7 @@ import {
   type Stream,
   type StreamHandler,
   type Transport,
+  concatParts,
 } from '../src/index.ts';
 
 // ---- waiting for events ----
@@ -147,8 +148,8 @@ class End implements Transport {
   constructor(out: Link) {
     this.out = out;
   }
-  send(message: Uint8Array): void {
-    if (!this.closedWith) this.out.send(message);
+  send(parts: readonly Uint8Array[], bytes: number): void {
+    if (!this.closedWith) this.out.send(concatParts(parts, bytes));
   }
   close(code: number, reason: string): void {
     if (this.closedWith) return;

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { CloseCode, DrawbridgeError, Session, type SessionLimits } from '@drawbridge/shared';
-import { limitTurns } from '@drawbridge/shared/node';
+import { limitTurns, webSocketTransport } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { TunnelConnection, TunnelRegistry } from './registry.ts';
@@ -127,7 +127,7 @@ export function createConnectorServer(opts: ConnectorListenerOptions): https.Ser
           if (socket.destroyed) return;
           const version = req.headers['x-drawbridge-connector-version'];
           if (typeof version === 'string') identity = { ...identity, version };
-          wss.handleUpgrade(req, socket, head, (ws) => attach(ws, identity, tlsSocket.remoteAddress ?? ''));
+          wss.handleUpgrade(req, socket, head, (ws) => attach(ws, tlsSocket, identity, tlsSocket.remoteAddress ?? ''));
         },
         (err: unknown) => {
           const e = err instanceof DrawbridgeError ? err : new DrawbridgeError('ERR_INTERNAL', 'the relay could not check the certificate');
@@ -137,15 +137,12 @@ export function createConnectorServer(opts: ConnectorListenerOptions): https.Ser
       );
   });
 
-  function attach(ws: WebSocket, identity: ConnectorIdentity, remoteAddress: string): void {
+  function attach(ws: WebSocket, socket: TLSSocket, identity: ConnectorIdentity, remoteAddress: string): void {
     const log = opts.logger.child({ connector: identity.connectorId, group: identity.groupId });
     let conn: TunnelConnection | undefined;
     const session = new Session({
       role: 'relay',
-      transport: {
-        send: (m) => ws.send(m),
-        close: (code, reason) => ws.close(code, reason.slice(0, 120)),
-      },
+      transport: webSocketTransport(ws, socket, { masked: false }),
       limits: opts.session.limits,
       agent: 'drawbridge-relay',
       pingIntervalMs: opts.session.pingIntervalMs,

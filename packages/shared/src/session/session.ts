@@ -41,10 +41,29 @@ import type { Frame, HeaderList, Hello, RequestHead, ResponseHead } from '../pro
 import { Stream, StreamError, type StreamHandler, type StreamHost } from './stream.ts';
 import { StreamTable } from './stream-table.ts';
 
-/** The connection under a session. One binary message per `send`. */
+/**
+ * The connection under a session. Each `send` is one binary message: the
+ * concatenation of `parts`, `bytes` long in all. The parts are handed over as
+ * they are (frame headers and payloads, never copied by the session) so the
+ * transport can build the message in a single copy, its own framing
+ * included; see `concatParts` and shared/node/ws-transport.ts. The parts are
+ * the transport's once sent: the session does not touch them again.
+ */
 export interface Transport {
-  send(message: Uint8Array): void;
+  send(parts: readonly Uint8Array[], bytes: number): void;
   close(code: number, reason: string): void;
+}
+
+/** One buffer holding `parts` back to back (`bytes` long in all); a single part is returned as it is. */
+export function concatParts(parts: readonly Uint8Array[], bytes: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const message = new Uint8Array(bytes);
+  let o = 0;
+  for (const part of parts) {
+    message.set(part, o);
+    o += part.length;
+  }
+  return message;
 }
 
 export interface SessionLimits {
@@ -567,20 +586,12 @@ export class Session implements StreamHost {
       this.outBytes = 0;
       return;
     }
-    let message: Uint8Array;
-    if (this.out.length === 1) message = this.out[0]!;
-    else {
-      message = new Uint8Array(this.outBytes);
-      let o = 0;
-      for (const part of this.out) {
-        message.set(part, o);
-        o += part.length;
-      }
-    }
+    const parts = this.out;
+    const bytes = this.outBytes;
     this.out = [];
     this.outBytes = 0;
     this.lastFlushAt = this.now();
-    this.opts.transport.send(message);
+    this.opts.transport.send(parts, bytes);
   }
 }
 
