@@ -139,11 +139,30 @@ class Exchange implements Dispatcher.DispatchHandler {
       // Credit for request bytes goes back to the relay as undici reads them.
       const src = new Readable({ highWaterMark: 64 * 1024, read: () => this.creditHeld() });
       this.body = src;
-      stream.handler.onData = (chunk) => {
-        if (src.push(chunk)) this.stream?.consume(chunk.length);
-        else this.held += chunk.length;
+      // The DATA frames of one tunnel message reach the app as one write: undici
+      // writes every chunk it is given with a system call of its own.
+      let parts: Uint8Array[] = [];
+      let partBytes = 0;
+      const pushParts = (): void => {
+        if (partBytes === 0) return;
+        const chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partBytes);
+        const n = partBytes;
+        parts = [];
+        partBytes = 0;
+        if (src.destroyed) return;
+        if (src.push(chunk)) this.stream?.consume(n);
+        else this.held += n;
       };
-      stream.handler.onEnd = () => src.push(null);
+      stream.handler.onData = (chunk) => {
+        if (chunk.length === 0) return;
+        if (partBytes === 0) queueMicrotask(pushParts);
+        parts.push(chunk);
+        partBytes += chunk.length;
+      };
+      stream.handler.onEnd = () => {
+        pushParts();
+        src.push(null);
+      };
     }
     stream.handler.onReset = (err) => {
       this.controller?.abort(err);
