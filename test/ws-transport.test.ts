@@ -37,8 +37,11 @@ function pattern(n: number): Uint8Array {
   return out;
 }
 
-function join(parts: Uint8Array[]): Buffer {
-  return Buffer.concat(parts);
+/** Neither side reported an error; the client closes and hears the close. */
+async function closeCleanly(pair: Pair): Promise<void> {
+  assert.deepEqual(pair.errors, []);
+  pair.client.close();
+  await once(pair.client, 'close');
 }
 
 /** Resolves once `list` holds `n` entries. */
@@ -101,7 +104,7 @@ describe('WebSocket transport', () => {
     const sent: Buffer[] = [];
     for (const size of sizes) {
       const parts = size < 9 ? [pattern(size)] : [pattern(9), pattern(size - 9)];
-      sent.push(join(parts));
+      sent.push(Buffer.concat(parts));
       toServer.send(parts, size);
       toClient.send(parts, size);
     }
@@ -109,9 +112,7 @@ describe('WebSocket transport', () => {
     await until(pair.atClient, sizes.length, pair.client);
     assert.deepEqual(pair.atServer, sent);
     assert.deepEqual(pair.atClient, sent);
-    assert.deepEqual(pair.errors, []);
-    pair.client.close();
-    await once(pair.client, 'close');
+    await closeCleanly(pair);
   });
 
   it('keeps its frames whole among ws control frames', async () => {
@@ -122,16 +123,14 @@ describe('WebSocket transport', () => {
     const sent: Buffer[] = [];
     for (let i = 0; i < 20; i++) {
       const parts = [pattern(100), pattern(70_000)];
-      sent.push(join(parts));
+      sent.push(Buffer.concat(parts));
       toServer.send(parts, 70_100);
       pair.client.ping();
     }
     await until(pair.atServer, 20, pair.server);
     while (pongs < 20) await once(pair.client, 'pong');
     assert.deepEqual(pair.atServer, sent);
-    assert.deepEqual(pair.errors, []);
-    pair.client.close();
-    await once(pair.client, 'close');
+    await closeCleanly(pair);
   });
 
   it('writes nothing once the WebSocket is closing', async () => {
@@ -152,8 +151,7 @@ describe('WebSocket transport', () => {
     const before = pair.clientSocket.bytesWritten;
     assert.throws(() => toServer.send([pattern(10), pattern(10)], 30), /batch of 20 bytes announced as 30/);
     assert.equal(pair.clientSocket.bytesWritten, before);
-    pair.client.close();
-    await once(pair.client, 'close');
+    await closeCleanly(pair);
   });
 
   it('sends an unmasked client frame only if asked, which the server refuses', async () => {

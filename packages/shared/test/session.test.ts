@@ -33,7 +33,6 @@ import {
   type Stream,
   type StreamHandler,
   type Transport,
-  concatParts,
 } from '../src/index.ts';
 
 // ---- waiting for events ----
@@ -141,6 +140,17 @@ class Link {
   };
 }
 
+/** One message from a batch's parts, as a plain Uint8Array (the session is platform-neutral; Buffer would change what the tests compare). */
+function joinParts(parts: readonly Uint8Array[], bytes: number): Uint8Array {
+  const message = new Uint8Array(bytes);
+  let o = 0;
+  for (const part of parts) {
+    message.set(part, o);
+    o += part.length;
+  }
+  return message;
+}
+
 /** The transport a Session writes to. */
 class End implements Transport {
   closedWith: { code: number; reason: string } | undefined;
@@ -149,7 +159,7 @@ class End implements Transport {
     this.out = out;
   }
   send(parts: readonly Uint8Array[], bytes: number): void {
-    if (!this.closedWith) this.out.send(concatParts(parts, bytes));
+    if (!this.closedWith) this.out.send(joinParts(parts, bytes));
   }
   close(code: number, reason: string): void {
     if (this.closedWith) return;

@@ -46,24 +46,12 @@ import { StreamTable } from './stream-table.ts';
  * concatenation of `parts`, `bytes` long in all. The parts are handed over as
  * they are (frame headers and payloads, never copied by the session) so the
  * transport can build the message in a single copy, its own framing
- * included; see `concatParts` and shared/node/ws-transport.ts. The parts are
- * the transport's once sent: the session does not touch them again.
+ * included (shared/node/ws-transport.ts). The parts are the transport's once
+ * sent: the session does not touch them again.
  */
 export interface Transport {
   send(parts: readonly Uint8Array[], bytes: number): void;
   close(code: number, reason: string): void;
-}
-
-/** One buffer holding `parts` back to back (`bytes` long in all); a single part is returned as it is. */
-export function concatParts(parts: readonly Uint8Array[], bytes: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const message = new Uint8Array(bytes);
-  let o = 0;
-  for (const part of parts) {
-    message.set(part, o);
-    o += part.length;
-  }
-  return message;
 }
 
 export interface SessionLimits {
