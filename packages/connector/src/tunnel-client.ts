@@ -5,7 +5,7 @@
  * imports `ws`.
  */
 import type { Socket } from 'node:net';
-import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, Session, type SessionLimits, type Stream } from '@drawbridge/shared';
+import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, Session, maxMessageSize, type SessionLimits, type Stream } from '@drawbridge/shared';
 import { limitTurns, webSocketTransport } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
@@ -180,7 +180,7 @@ export class TunnelClient {
       ...(this.credentials.ca ? { ca: this.credentials.ca } : {}),
       perMessageDeflate: false,
       generateMask: ZERO_MASK,
-      maxPayload: limits.maxFrameSize + 10 + 256 * 1024,
+      maxPayload: maxMessageSize(limits),
       handshakeTimeout: 15_000,
       headers: { 'x-drawbridge-connector-version': this.opts.version },
     });

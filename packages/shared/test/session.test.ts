@@ -33,6 +33,7 @@ import {
   type Stream,
   type StreamHandler,
   type Transport,
+  maxMessageSize,
 } from '../src/index.ts';
 
 // ---- waiting for events ----
@@ -79,6 +80,8 @@ class Link {
   receiver!: Receiver;
   /** Every frame sent through `send`, decoded (a message holds whole frames). */
   readonly frames: Frame[] = [];
+  /** The longest message sent through `send`, in bytes. */
+  largest = 0;
   private readonly queue: Item[] = [];
   private paused = false;
   private scheduled = false;
@@ -96,6 +99,7 @@ class Link {
       this.frames.push(item);
     }
     tap.finish();
+    this.largest = Math.max(this.largest, message.length);
     this.queue.push({ message });
     this.schedule();
   }
@@ -623,6 +627,23 @@ describe('streams', () => {
     await settle(p.r2c, p.c2r);
     assert.equal(p.relay.session.openStreams, 0);
     assert.equal(p.connector.session.openStreams, 0);
+    shutdown(p);
+  });
+
+  it('a batch passes 256 KiB by at most the frame that crossed it: every message fits maxMessageSize', async () => {
+    const limits = { initialWindow: 4 * 1024 * 1024, maxWindow: 4 * 1024 * 1024 };
+    const seen: Recorder[] = [];
+    const p = await connected({ relay: { limits }, connector: { limits, onStream: captureApp(seen) } });
+    // Eight uploads written in one turn, in pieces that do not divide 256 KiB: the
+    // frame that crosses the batch limit is a whole 60,000-byte DATA frame.
+    const recs = Array.from({ length: 8 }, (_, i) => open(p, head('PUT', `/bulk/${i}`)));
+    for (let round = 0; round < 5; round++) for (const rec of recs) rec.stream!.write(bytes(60_000, round));
+    for (const rec of recs) rec.stream!.end();
+    await until(() => seen.length === 8 && seen.every((r) => r.ended), 'all bodies');
+    const bound = maxMessageSize({ maxFrameSize: 65536 });
+    assert.equal(bound, 262144 + 10 + 65536, 'protocol.md §2.2');
+    assert.ok(p.r2c.largest > 262144, `no batch crossed 256 KiB (largest ${p.r2c.largest})`);
+    assert.ok(p.r2c.largest <= 262144 + 10 + 60_000, `a message of ${p.r2c.largest} bytes: more than one frame past the batch limit`);
     shutdown(p);
   });
 

@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { CloseCode, DrawbridgeError, Session, type SessionLimits } from '@drawbridge/shared';
+import { CloseCode, DrawbridgeError, Session, maxMessageSize, type SessionLimits } from '@drawbridge/shared';
 import { limitTurns, webSocketTransport } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -79,11 +79,6 @@ function refuseUpgrade(socket: Duplex, err: DrawbridgeError): void {
   socket.end(
     `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Unauthorized'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
-}
-
-/** Largest WebSocket message a peer may send given our frame limit and its batching. */
-export function maxMessageSize(limits: SessionLimits): number {
-  return limits.maxFrameSize + 10 + 256 * 1024;
 }
 
 export function createConnectorServer(opts: ConnectorListenerOptions): https.Server {

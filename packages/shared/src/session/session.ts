@@ -119,6 +119,15 @@ export interface SessionOptions {
 const MAX_BATCH = 256 * 1024;
 
 /**
+ * The largest WebSocket message a peer may send to a side whose frame limit is
+ * `limits.maxFrameSize`: a full batch plus the frame that crossed it, header
+ * included. Both ends size their WebSocket receiver with this.
+ */
+export function maxMessageSize(limits: Pick<SessionLimits, 'maxFrameSize'>): number {
+  return MAX_BATCH + FRAME_HEADER_SIZE + limits.maxFrameSize;
+}
+
+/**
  * Under load, frames are flushed once the current round of I/O callbacks is
  * over, not at the end of each callback: one poll phase then handles many
  * sockets (user requests on the relay, app responses on the connector), and
