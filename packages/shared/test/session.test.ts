@@ -82,6 +82,8 @@ class Link {
   readonly frames: Frame[] = [];
   /** The longest message sent through `send`, in bytes. */
   largest = 0;
+  /** How many frames each message sent through `send` held, in order. */
+  readonly framesPerMessage: number[] = [];
   private readonly queue: Item[] = [];
   private paused = false;
   private scheduled = false;
@@ -94,10 +96,13 @@ class Link {
   send(message: Uint8Array): void {
     if (this.ended) return;
     const tap = new FrameDecoder(MAX_MAX_FRAME_SIZE);
+    let n = 0;
     for (const item of tap.push(message)) {
       assert.ok(!(item instanceof ProtocolError), `a session sent a malformed frame: ${item instanceof ProtocolError ? item.code : ''}`);
       this.frames.push(item);
+      n++;
     }
+    this.framesPerMessage.push(n);
     tap.finish();
     this.largest = Math.max(this.largest, message.length);
     this.queue.push({ message });
@@ -644,6 +649,21 @@ describe('streams', () => {
     assert.equal(bound, 262144 + 10 + 65536, 'protocol.md §2.2');
     assert.ok(p.r2c.largest > 262144, `no batch crossed 256 KiB (largest ${p.r2c.largest})`);
     assert.ok(p.r2c.largest <= 262144 + 10 + 60_000, `a message of ${p.r2c.largest} bytes: more than one frame past the batch limit`);
+    shutdown(p);
+  });
+
+  it('a batch holds at most 24 frames: many small exchanges in one turn leave in several messages', async () => {
+    const p = await connected();
+    const sentBefore = { r2c: p.r2c.framesPerMessage.length, c2r: p.c2r.framesPerMessage.length };
+    // 40 requests opened in one turn; the connector answers each (head, then trailers) as they arrive.
+    const recs = Array.from({ length: 40 }, (_, i) => open(p, head('GET', `/small/${i}`), { endStream: true }));
+    await until(() => recs.every((r) => r.done), 'all responses');
+    for (const rec of recs) assert.equal(rec.error, undefined);
+    const r2c = p.r2c.framesPerMessage.slice(sentBefore.r2c);
+    const c2r = p.c2r.framesPerMessage.slice(sentBefore.c2r);
+    assert.deepEqual(r2c, [24, 16], 'the 40 REQUEST frames of one turn: one full batch, then the rest');
+    assert.ok(c2r.every((n) => n <= 24), `frames per message toward the relay: ${c2r.join(', ')}`);
+    assert.ok(c2r.reduce((a, b) => a + b, 0) >= 2 * 40 && c2r.length >= 4, `frames per message toward the relay: ${c2r.join(', ')}`);
     shutdown(p);
   });
 

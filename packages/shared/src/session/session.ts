@@ -119,6 +119,19 @@ export interface SessionOptions {
 const MAX_BATCH = 256 * 1024;
 
 /**
+ * ...and until it holds this many frames. A round of I/O on a loaded connector
+ * can end 50 responses of 1 KiB (about 150 frames); held for one message, the
+ * first ones wait for the processing of all the others, and relay, connector
+ * and app then work in waves, one after the other, leaving a third of two
+ * cores idle. Sending every 24 frames lets the relay forward the first
+ * responses while the connector handles the rest: 1 KiB requests/s rose by
+ * about 10 %, with no more CPU per request, and per-message costs are still
+ * shared by 8 or more responses. Bulk transfers never reach it (four 64 KiB
+ * DATA frames fill MAX_BATCH first).
+ */
+const MAX_BATCH_FRAMES = 24;
+
+/**
  * The largest WebSocket message a peer may send to a side whose frame limit is
  * `limits.maxFrameSize`: a full batch plus the frame that crossed it, header
  * included. Both ends size their WebSocket receiver with this.
@@ -164,6 +177,7 @@ export class Session implements StreamHost {
   private goawayReceived = false;
   private out: Uint8Array[] = [];
   private outBytes = 0;
+  private outFrames = 0;
   private flushScheduled = false;
   /** When the last message left (`now()` clock), to tell a busy session from an idle one. */
   private lastFlushAt = -Infinity;
@@ -559,12 +573,13 @@ export class Session implements StreamHost {
   private enqueue(frame: Uint8Array, payload?: Uint8Array): void {
     if (this.state === 'closed') return;
     this.out.push(frame);
+    this.outFrames++;
     this.outBytes += frame.length;
     if (payload && payload.length > 0) {
       this.out.push(payload);
       this.outBytes += payload.length;
     }
-    if (this.outBytes >= MAX_BATCH) this.flush();
+    if (this.outBytes >= MAX_BATCH || this.outFrames >= MAX_BATCH_FRAMES) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
       if (this.now() - this.lastFlushAt > IDLE_FLUSH_MS) queueMicrotask(this.flushTask);
@@ -581,12 +596,14 @@ export class Session implements StreamHost {
     if (this.out.length === 0 || this.state === 'closed') {
       this.out.length = 0;
       this.outBytes = 0;
+      this.outFrames = 0;
       return;
     }
     const parts = this.out;
     const bytes = this.outBytes;
     this.out = [];
     this.outBytes = 0;
+    this.outFrames = 0;
     this.lastFlushAt = this.now();
     this.opts.transport.send(parts, bytes);
   }
