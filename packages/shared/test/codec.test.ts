@@ -358,6 +358,12 @@ describe('encoders refuse what the peer would reject (ERR_ENCODE)', () => {
     ['RESET error code above 2^32-1', () => encodeReset(1, 0x1_0000_0000)],
     ['GOAWAY last stream id above 2^31-1', () => encodeGoaway(0x80000000, 0)],
     ['NOTICE kind above 65535', () => encodeNotice(0x10000)],
+    // Long values take the native path (LONG_VALUE): the same refusals, wherever the bad character sits.
+    ['long header value with CR at the start', () => encodeRequest(1, { ...REQUEST, headers: [['a', `\r${'x'.repeat(63)}`]] })],
+    ['long header value with LF at the end', () => encodeRequest(1, { ...REQUEST, headers: [['a', `${'x'.repeat(63)}\n`]] })],
+    ['long meta value with NUL in the middle', () => encodeRequest(1, { ...REQUEST, meta: [['assertion', `${'x'.repeat(40)}\u0000${'x'.repeat(40)}`]] })],
+    ['long header value ending outside Latin-1', () => encodeTrailers(1, [['a', `${'x'.repeat(63)}\u0141`]])],
+    ['long header value with a lone surrogate', () => encodeTrailers(1, [['a', `${'x'.repeat(40)}\ud800${'x'.repeat(40)}`]])],
   ];
   for (const [name, fn] of cases) {
     it(name, () => {
@@ -690,6 +696,28 @@ describe('decoder stream errors: the frame is reported, decoding goes on', () =>
       expectMalformed(rawFrame(FrameType.REQUEST, 0, 3, concat(hex('0003 474554 0001 2f 0000 0000'), block, hex('0000'))), 3);
     });
   }
+
+  it('a long header value with CR, LF or NUL anywhere is malformed', () => {
+    for (const byte of [0x0d, 0x0a, 0x00]) {
+      for (const at of [0, 31, 63]) {
+        const value = new Uint8Array(64).fill(0x78);
+        value[at] = byte;
+        const block = concat(hex('0001 0001 61 0040'), value);
+        expectMalformed(rawFrame(FrameType.TRAILERS, 0, 3, block), 3);
+      }
+    }
+  });
+
+  it('long values round-trip byte-exact: ASCII, and Latin-1 only at the very end', () => {
+    const ascii = `eyJhbGciOiJFUzI1NiJ9.${'A'.repeat(600)}.sig-_~`;
+    const tail = `${'x'.repeat(40)}\u00e9`;
+    const head: RequestHead = { ...REQUEST, headers: [['x-a', ascii], ['x-b', tail], ['x-c', `\u00ff${'y'.repeat(40)}`]], meta: [['assertion', ascii]] };
+    const bytes = encodeRequest(1, head);
+    assert.ok(toHex(bytes).includes(`0029${'78'.repeat(40)}e9`), 'é is the single byte 0xe9, not UTF-8');
+    const f = decodeOne(bytes);
+    if (f.type === FrameType.REQUEST) assert.deepEqual(f.head, head);
+    else assert.fail('not a REQUEST');
+  });
 
   it('header values with tab, DEL and 0x80-0xff are accepted', () => {
     const f = decodeOne(rawFrame(FrameType.TRAILERS, 0, 3, '0001 0001 61 0004 09 7f 80 ff'));

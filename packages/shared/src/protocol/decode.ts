@@ -10,7 +10,7 @@
  * goes on.
  */
 import { ErrorCode, FRAME_HEADER_SIZE, FrameType, MAX_STREAM_ID, MAX_WINDOW } from './constants.ts';
-import { TOKEN_BYTES, readLatin1, readUtf8 } from './bytes.ts';
+import { LONG_VALUE, TOKEN_BYTES, hasForbiddenInValue, readLatin1, readUtf8 } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import type { Frame, HeaderList } from './frames.ts';
 
@@ -80,6 +80,14 @@ class PayloadReader {
     const start = this.offset + 2;
     const end = start + n;
     if (end > b.length) throw this.fail(`frame payload ends inside ${what()}`);
+    if (kind === VALUE && n >= LONG_VALUE) {
+      const s = readLatin1(b, start, end);
+      if (!hasForbiddenInValue(s)) {
+        this.offset = end;
+        return s;
+      }
+      // Falls through to the byte loop, which names the byte.
+    }
     for (let j = start; j < end; j++) {
       if (badByte(kind, b[j]!)) throw this.fail(`${what()} has a byte (0x${b[j]!.toString(16)}) that is not allowed there`);
     }

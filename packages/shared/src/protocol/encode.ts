@@ -5,7 +5,7 @@
  * that the peer would have to reject.
  */
 import { ErrorCode, FRAME_HEADER_SIZE, Flags, FrameType, MAX_STREAM_ID, MAX_WINDOW, MIN_MAX_FRAME_SIZE } from './constants.ts';
-import { TOKEN_BYTES, utf8 } from './bytes.ts';
+import { LONG_VALUE, TOKEN_BYTES, utf8, writeAsciiValue } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import type { HeaderList, Hello, RequestHead, ResponseHead } from './frames.ts';
 
@@ -83,6 +83,7 @@ function putField(buf: Uint8Array, o: number, s: string, kind: number, name: () 
   buf[o] = n >>> 8;
   buf[o + 1] = n & 0xff;
   o += 2;
+  if (kind === VALUE && n >= LONG_VALUE && writeAsciiValue(buf, o, s)) return o + n;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (badChar(kind, c)) {
