@@ -19,12 +19,39 @@ import { metaValue } from './headers.ts';
  * // [['X-Remote-User', 'ada@example.com'], ['x-drawbridge-assertion', jwt]]
  */
 export function ssoHeaders(app: AppConfig, meta: HeaderList, maxBytes = DEFAULT_SSO_HEADER_MAX_BYTES): HeaderList {
-  const identity = decodeIdentityMeta(metaValue(meta, META_IDENTITY));
-  if (!identity) return [];
-  const out = renderHeaderRules(app.headers, identity, maxBytes);
+  const encoded = metaValue(meta, META_IDENTITY);
+  if (encoded === undefined) return [];
+  const rendered = renderedFor(app, encoded, maxBytes);
+  if (rendered === undefined) return [];
   const assertion = metaValue(meta, META_ASSERTION);
-  if (assertion !== undefined) out.push([ASSERTION_HEADER, assertion]);
-  return out;
+  return assertion === undefined ? rendered.slice() : [...rendered, [ASSERTION_HEADER, assertion]];
+}
+
+/**
+ * A signed-in user's requests carry the same identity text until their
+ * session changes, so the headers rendered from it are kept per app
+ * configuration object (a changed app is a new object, and starts empty) and
+ * per identity text: JSON parsing and rule rendering per request were about
+ * 0.6 µs of the connector's 28 µs on the pre-authenticated bench load.
+ * Bounded: the map is emptied when it reaches `RENDERED_MAX` identities.
+ * Failures are not kept; they throw again on every request.
+ */
+const rendered = new WeakMap<AppConfig, { maxBytes: number; byIdentity: Map<string, HeaderList | undefined> }>();
+const RENDERED_MAX = 1_000;
+
+function renderedFor(app: AppConfig, encoded: string, maxBytes: number): HeaderList | undefined {
+  let entry = rendered.get(app);
+  if (entry === undefined || entry.maxBytes !== maxBytes) {
+    entry = { maxBytes, byIdentity: new Map() };
+    rendered.set(app, entry);
+  }
+  const cached = entry.byIdentity.get(encoded);
+  if (cached !== undefined || entry.byIdentity.has(encoded)) return cached;
+  const identity = decodeIdentityMeta(encoded);
+  const headers = identity === undefined ? undefined : renderHeaderRules(app.headers, identity, maxBytes);
+  if (entry.byIdentity.size >= RENDERED_MAX) entry.byIdentity.clear();
+  entry.byIdentity.set(encoded, headers);
+  return headers;
 }
 
 /**

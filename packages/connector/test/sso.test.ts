@@ -101,6 +101,32 @@ describe('connector SSO injector', () => {
     ]);
   });
 
+  it('renders once per app and identity, and every request still gets its own list', () => {
+    const rules = app([{ name: 'X-Remote-User', value: '{email}' }]);
+    const meta = (assertion: string): Array<[string, string]> => [
+      ['identity', encodeIdentityMeta(ada)],
+      ['assertion', assertion],
+    ];
+    const bare: Array<[string, string]> = [['identity', encodeIdentityMeta(ada)]];
+    ssoHeaders(rules, bare).push(['x-tampered', '1']);
+    assert.deepEqual(ssoHeaders(rules, bare), [['X-Remote-User', 'ada@example.com']]);
+    assert.deepEqual(ssoHeaders(rules, meta('eyJ.2')), [
+      ['X-Remote-User', 'ada@example.com'],
+      ['x-drawbridge-assertion', 'eyJ.2'],
+    ], 'a caller changing its list changes nothing for the next request; the assertion is per request');
+    // A changed app is a new configuration object: its rules apply at once.
+    assert.deepEqual(ssoHeaders(app([{ name: 'X-Remote-Name', value: '{name}' }]), meta('eyJ.3')), [
+      ['X-Remote-Name', 'Ada Lovelace'],
+      ['x-drawbridge-assertion', 'eyJ.3'],
+    ]);
+    // Another user of the same app gets their own headers.
+    const bob: Array<[string, string]> = [['identity', encodeIdentityMeta({ sub: 'usr_2', email: 'bob@example.com' })]];
+    assert.deepEqual(ssoHeaders(rules, bob), [['X-Remote-User', 'bob@example.com']]);
+    // A rule that cannot be filled fails on every request, not only the first.
+    const tiny = app([{ name: 'X-Remote-User', value: '{email}' }]);
+    for (let i = 0; i < 2; i++) assert.throws(() => ssoHeaders(tiny, meta('eyJ.4'), 4), code('ERR_SSO_HEADER_TOO_LARGE'));
+  });
+
   it('injects nothing for a request without identity (passthrough)', () => {
     assert.deepEqual(ssoHeaders(app([{ name: 'X-Remote-User', value: '{email}' }]), [['proto', 'https']]), []);
   });
