@@ -36,14 +36,14 @@ export function ssoHeaders(app: AppConfig, meta: HeaderList, maxBytes = DEFAULT_
  * Bounded: the map is emptied when it reaches `RENDERED_MAX` identities.
  * Failures are not kept; they throw again on every request.
  */
-const rendered = new WeakMap<AppConfig, { maxBytes: number; byIdentity: Map<string, HeaderList | undefined> }>();
+const renderedByApp = new WeakMap<AppConfig, { maxBytes: number; byIdentity: Map<string, HeaderList | undefined> }>();
 const RENDERED_MAX = 1_000;
 
 function renderedFor(app: AppConfig, encoded: string, maxBytes: number): HeaderList | undefined {
-  let entry = rendered.get(app);
+  let entry = renderedByApp.get(app);
   if (entry === undefined || entry.maxBytes !== maxBytes) {
     entry = { maxBytes, byIdentity: new Map() };
-    rendered.set(app, entry);
+    renderedByApp.set(app, entry);
   }
   const cached = entry.byIdentity.get(encoded);
   if (cached !== undefined || entry.byIdentity.has(encoded)) return cached;
