@@ -42,6 +42,7 @@ const MASK_BIT = 0x80;
  */
 export function webSocketTransport(ws: WebSocketLike, socket: SocketLike, opts: { masked: boolean }): Transport {
   const keyBytes = opts.masked ? 4 : 0;
+  const maskBit = opts.masked ? MASK_BIT : 0;
   return {
     send(parts, bytes) {
       if (ws.readyState !== OPEN) return;
@@ -50,7 +51,6 @@ export function webSocketTransport(ws: WebSocketLike, socket: SocketLike, opts: 
       // allocUnsafe: every byte is written below; a small message comes from Node's shared pool.
       const frame = Buffer.allocUnsafe(offset + bytes);
       frame[0] = FIN_BINARY;
-      const maskBit = opts.masked ? MASK_BIT : 0;
       if (lengthBytes === 0) frame[1] = maskBit | bytes;
       else if (lengthBytes === 2) {
         frame[1] = maskBit | 126;
