@@ -9,7 +9,14 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { appConfig, client, connectorConfigFor, fetchVia, type Origin, pki, type Stack, startOrigin, startStack } from './helpers/harness.ts';
 import { type Child, spawnFixture } from './helpers/processes.ts';
+import type { Connector } from '@drawbridge/connector';
 import type { TunnelConnection } from '@drawbridge/relay';
+
+/** The TLS context under each of a connector's tunnel connections (Node keeps it on the TLS handle as `_secureContext`). */
+function tlsContexts(c: Connector): unknown[] {
+  const slots = (c.tunnel as unknown as { slots: Array<{ ws?: { _socket?: { ssl?: { _secureContext?: unknown } } } }> }).slots;
+  return slots.map((s) => s.ws?._socket?.ssl?._secureContext);
+}
 
 describe('resilience', () => {
   let origin: Origin;
@@ -124,6 +131,11 @@ describe('resilience', () => {
       assert.equal(await streaming.body.text(), 'first chunk;last chunk');
       await reopened; // the connector dialled again
       assert.equal(stack.relay.registry.connections().length, 3);
+      // Every connection, the redialled one too, runs on the one TLS context made from the credentials.
+      const contexts = tlsContexts(c);
+      assert.equal(contexts.length, 3);
+      assert.ok(contexts.every((x) => x !== undefined));
+      assert.equal(new Set(contexts).size, 1);
     } finally {
       await c.close(200);
     }

@@ -5,6 +5,7 @@
  * imports `ws`.
  */
 import type { Socket } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { CloseCode, DEFAULT_SESSION_LIMITS, DrawbridgeError, Session, maxMessageSize, type SessionLimits, type Stream } from '@drawbridge/shared';
 import { limitTurns, webSocketTransport } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
@@ -82,6 +83,12 @@ export interface ConnectionStatus {
 export class TunnelClient {
   private readonly opts: TunnelClientOptions;
   private credentials: TunnelCredentials;
+  /**
+   * One TLS context for every connection made with the current credentials.
+   * Handing tls.connect the PEM strings instead builds a context per
+   * connection: about 40 KiB and a quarter of a millisecond of parsing each.
+   */
+  private tlsContext: SecureContext | undefined;
   private readonly slots: Slot[] = [];
   private readonly retiring = new Set<Session>();
   private stopped = false;
@@ -120,6 +127,7 @@ export class TunnelClient {
    */
   rotate(credentials: TunnelCredentials): void {
     this.credentials = credentials;
+    this.tlsContext = undefined;
     for (const slot of this.slots) {
       const old = slot.session;
       if (old?.isOpen) {
@@ -169,15 +177,26 @@ export class TunnelClient {
     });
   }
 
+  /** The TLS options of a new connection: the shared context, or the PEMs themselves when they do not make one (each connection then fails with TLS's own error, as it would without the cache). */
+  private tls(): { secureContext: SecureContext } | TunnelCredentials {
+    if (this.tlsContext === undefined) {
+      const { cert, key, ca } = this.credentials;
+      try {
+        this.tlsContext = createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+      } catch {
+        return { cert, key, ...(ca ? { ca } : {}) };
+      }
+    }
+    return { secureContext: this.tlsContext };
+  }
+
   private connect(slot: Slot): void {
     if (this.stopped) return;
     slot.timer = undefined;
     const url = new URL('/v1/tunnel', this.opts.relayUrl.replace(/^http/, 'ws'));
     const limits: SessionLimits = { ...DEFAULT_SESSION_LIMITS, ...this.opts.limits };
     const ws = new WebSocket(url, {
-      cert: this.credentials.cert,
-      key: this.credentials.key,
-      ...(this.credentials.ca ? { ca: this.credentials.ca } : {}),
+      ...this.tls(),
       perMessageDeflate: false,
       generateMask: ZERO_MASK,
       maxPayload: maxMessageSize(limits),
