@@ -14,6 +14,7 @@ import { pino, type Logger } from 'pino';
 import { createAdminServer } from '../admin/index.ts';
 import { ensureAdminCredential } from '../admin/credential.ts';
 import { createAccessGate } from '../auth/index.ts';
+import { exchangeRecorder } from './access-log.ts';
 import { type Cluster, clusterFor } from './cluster.ts';
 import { trustedProxies } from '../proxy/client-info.ts';
 import { MemoryCatalog } from '../catalog.ts';
@@ -165,13 +166,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       keepAliveTimeoutMs: config.public.keepAliveTimeout,
       shutdownGraceMs: config.shutdown.grace,
       logger,
-      onExchange: (s) => {
-        metrics.exchange(s);
-        logger.info(
-          { requestId: s.requestId, app: s.app.name, connector: s.connectorId, user: s.user, status: s.status, error: s.error, ms: Date.now() - s.startedAt, bytesIn: s.bytesIn, bytesOut: s.bytesOut },
-          'request',
-        );
-      },
+      onExchange: exchangeRecorder(metrics, logger),
       onConnection: (conn, event) => {
         events.emit(event, conn);
         cluster.changed();
