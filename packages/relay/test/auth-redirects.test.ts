@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AppConfig } from '@drawbridge/shared';
 import { appConfig } from '../../../test/helpers/apps.ts';
-import { cookieName, parseCookies, serializeCookie } from '../src/auth/http.ts';
+import { cookieName, cookieValue, parseCookies, serializeCookie } from '../src/auth/http.ts';
 import { isAssigned, type UserIdentity } from '../src/auth/identity.ts';
 import { safeReturnPath, safeReturnUrl } from '../src/auth/redirects.ts';
 import { MemoryCatalog } from '../src/catalog.ts';
@@ -84,6 +84,32 @@ describe('relay cookies', () => {
     assert.equal(set, '__Host-drawbridge_session=v; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=60');
     assert.doesNotMatch(serializeCookie('session', 'v', { secure: false }), /Secure|Domain/);
     assert.equal(parseCookies('a=1; drawbridge_session=x; b="2"').get('b'), '2');
+  });
+
+  it('reads one cookie exactly as parsing the whole header would', () => {
+    // Random headers from pieces that matter: repeated names, spaces, quotes, empty parts, pairs without '=', '=' in values.
+    const pieces = ['a', 'b', 'drawbridge_session', ' a', 'a ', '', '"', '=', 'x=y', ' ', '""', '"v"'];
+    let seed = 7;
+    const rand = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 5_000; i++) {
+      const parts: string[] = [];
+      for (let p = rand(6); p > 0; p--) {
+        let part = '';
+        for (let k = rand(5); k > 0; k--) part += pieces[rand(pieces.length)]!;
+        parts.push(part);
+      }
+      const header = parts.join(rand(2) === 0 ? ';' : '; ');
+      const all = parseCookies(header);
+      for (const name of ['a', 'b', 'drawbridge_session', 'x', '"', '']) assert.equal(cookieValue(header, name), all.get(name), JSON.stringify({ header, name }));
+    }
+    assert.equal(cookieValue('a=1; drawbridge_session=x; a=2', 'a'), '1');
+    assert.equal(cookieValue('a="', 'a'), '"');
+    assert.equal(cookieValue('a=""; b', 'a'), '');
+    assert.equal(cookieValue(' b ; a = "x=1" ;', 'a'), 'x=1');
+    assert.equal(cookieValue(undefined, 'a'), undefined);
   });
 
   it('takes every relay cookie out of the Cookie header the app receives', () => {

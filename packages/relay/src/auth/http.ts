@@ -68,8 +68,29 @@ export function serializeCookie(base: string, value: string, opts: CookieOptions
   return out;
 }
 
+/**
+ * The value of the first cookie called `name` in a Cookie header, as
+ * `parseCookies(header).get(name)` gives it, without splitting the header or
+ * building the map: a pre-authenticated request reads its session cookie on
+ * every request.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header || name === '') return undefined;
+  for (let start = 0; start < header.length; ) {
+    let end = header.indexOf(';', start);
+    if (end < 0) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq >= 0 && eq < end && header.slice(start, eq).trim() === name) {
+      const value = header.slice(eq + 1, end).trim();
+      return value.startsWith('"') && value.endsWith('"') && value.length >= 2 ? value.slice(1, -1) : value;
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
 export function readCookie(req: IncomingMessage, base: string, opts: { secure: boolean; path?: string }): string | undefined {
-  return parseCookies(req.headers.cookie).get(cookieName(base, opts));
+  return cookieValue(req.headers.cookie, cookieName(base, opts));
 }
 
 /** Headers every relay page carries: never cached, never framed, no referrer leaks (handoff URLs). */
