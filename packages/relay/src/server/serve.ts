@@ -10,11 +10,12 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createAdminServer } from '../admin/index.ts';
 import { ensureAdminCredential } from '../admin/credential.ts';
 import { createAccessGate } from '../auth/index.ts';
 import { exchangeRecorder } from './access-log.ts';
+import { relayLogger } from './log-destination.ts';
 import { type Cluster, clusterFor } from './cluster.ts';
 import { trustedProxies } from '../proxy/client-info.ts';
 import { MemoryCatalog } from '../catalog.ts';
@@ -58,7 +59,7 @@ function listenHttp(server: http.Server, host: string, port: number): Promise<Ad
 
 /** Starts a relay from a validated configuration. */
 export async function startServe(config: RelayConfig, options: ServeOptions = {}): Promise<RunningRelay> {
-  const logger = options.logger ?? pino({ name: 'drawbridge-relay', level: config.log.level });
+  const logger = options.logger ?? relayLogger(config.log.level);
   const now = options.now ?? Date.now;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore(config.database ?? config.dataDir);

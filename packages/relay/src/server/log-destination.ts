@@ -1,0 +1,84 @@
+/**
+ * Where the relay's JSON log lines go: pino's own destination (SonicBoom on
+ * standard output, asynchronous, as before), handed the lines of one turn of
+ * the event loop in one write.
+ *
+ * The relay writes an access-log line for every request, and under load
+ * SonicBoom's per-line work was most of what that line cost: each write
+ * measured the UTF-8 length of everything still pending (a string it grows
+ * by concatenation, so V8 walks it piece by piece), and a write that found
+ * nothing in flight started a write of its own on libuv's thread pool,
+ * waking a thread for one line. Lines now wait for the end of the current
+ * turn (setImmediate: after the turn's I/O, before any timer), then go to
+ * SonicBoom joined. Nothing is held longer than that turn, so the log is as
+ * current as before; on exit the held lines are written synchronously, as
+ * SonicBoom's own are.
+ */
+import { pino } from 'pino';
+
+type Sink = ReturnType<typeof pino.destination>;
+
+export class TurnBatchedDestination {
+  private lines: string[] = [];
+  private scheduled = false;
+  readonly sink: Sink;
+
+  constructor(sink: Sink) {
+    this.sink = sink;
+    process.on('exit', this.onExit);
+  }
+
+  write(line: string): boolean {
+    this.lines.push(line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.pass);
+    }
+    return true;
+  }
+
+  /** pino's `logger.flush(cb)`: everything held goes to the sink, which flushes. */
+  flush(cb?: (err?: Error) => void): void {
+    this.pass();
+    this.sink.flush(cb);
+  }
+
+  flushSync(): void {
+    this.pass();
+    this.sink.flushSync();
+  }
+
+  /** Stops holding lines for the sink (tests, and a relay embedded in another program that closes it). */
+  close(): void {
+    this.pass();
+    process.off('exit', this.onExit);
+  }
+
+  private readonly pass = (): void => {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
+    this.lines = [];
+    this.sink.write(text);
+  };
+
+  private readonly onExit = (): void => {
+    if (this.lines.length === 0) return;
+    try {
+      this.flushSync();
+    } catch {
+      // The sink is gone or not ready (standard output closed): nothing more can be written.
+    }
+  };
+}
+
+let stdout: TurnBatchedDestination | undefined;
+
+/**
+ * The relay's logger, as `serve` makes it: on standard output (one
+ * destination for every relay of the process), or on the file `dest`.
+ */
+export function relayLogger(level: string, dest?: string): pino.Logger {
+  const destination = dest === undefined ? (stdout ??= new TurnBatchedDestination(pino.destination({ dest: 1, sync: false }))) : new TurnBatchedDestination(pino.destination({ dest, sync: false }));
+  return pino({ name: 'drawbridge-relay', level }, destination);
+}
