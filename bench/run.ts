@@ -5,7 +5,7 @@
  *   pnpm bench                 full run (about 15 minutes), 3 alternating rounds
  *   pnpm bench --quick         seconds-long smoke run (CI): figures only, no thresholds
  *   --rounds N                 rounds of the throughput workloads
- *   --only a,b                 these paths only (direct, nginx, drawbridge, drawbridge-auth, ssh, wstunnel, localtunnel)
+ *   --only a,b                 these paths only (direct, nginx, drawbridge, drawbridge-log, drawbridge-auth, ssh, wstunnel, localtunnel)
  *   --profile DIR              relay and connector write --cpu-prof profiles to DIR
  *   --write-docs               put the table into docs/performance.md
  *   --baseline DIR             also run Drawbridge from another checkout (A/B while optimising)
@@ -67,6 +67,7 @@ const starters: Record<PathName, () => Promise<Path> | Path> = {
   direct: () => direct(originPort),
   nginx: () => (prepared.nginx ? nginx(originPort) : Promise.reject(new Error('nginx is not installed'))),
   drawbridge: () => drawbridge(originPort, { auth: false, execArgv: profileArgs }),
+  'drawbridge-log': () => drawbridge(originPort, { auth: false, accessLog: true, execArgv: profileArgs }),
   'drawbridge-auth': () => drawbridge(originPort, { auth: true, execArgv: profileArgs }),
   ssh: () => (prepared.ssh ? ssh(originPort) : Promise.reject(new Error('OpenSSH server or client is not installed'))),
   wstunnel: () => (prepared.npm.wstunnel ? wstunnel(originPort) : Promise.reject(new Error('wstunnel (npm) is not installed'))),
@@ -129,6 +130,8 @@ try {
   if (prepared.curl) {
     log(`${cfg.bytes / MiB} MiB download and upload`);
     await rounds('transfer', async (p, round) => {
+      // One request per transfer: the access log changes nothing there.
+      if (p.name === 'drawbridge-log') return;
       const down = await download(p, cfg.bytes, 120);
       record(results, 'down', p.name, round, down);
       const up = await upload(p, cfg.bytes, 120);
@@ -147,7 +150,7 @@ try {
   log(`SSE: ${cfg.sse.streams} streams`);
   for (const name of live) {
     const p = paths.get(name)!;
-    if (name === 'direct') continue;
+    if (name === 'direct' || name === 'drawbridge-log') continue;
     try {
       const r = await sseFanout(p, cfg.sse.streams, cfg.sse.events, cfg.sse.intervalMs, p.procs);
       setSingle(results, 'sseDelivered', name, r.delivered);

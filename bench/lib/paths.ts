@@ -28,13 +28,14 @@ export interface Path {
   stop(): Promise<void>;
 }
 
-export const PATH_NAMES = ['direct', 'nginx', 'drawbridge', 'drawbridge-auth', 'ssh', 'wstunnel', 'localtunnel', 'baseline'] as const;
+export const PATH_NAMES = ['direct', 'nginx', 'drawbridge', 'drawbridge-log', 'drawbridge-auth', 'ssh', 'wstunnel', 'localtunnel', 'baseline'] as const;
 export type PathName = (typeof PATH_NAMES)[number];
 
 export const LABELS: Record<PathName, string> = {
   direct: 'direct to origin',
   nginx: 'nginx one-hop (unbuffered)',
   drawbridge: 'Drawbridge passthrough',
+  'drawbridge-log': 'Drawbridge passthrough + access log and metrics',
   'drawbridge-auth': 'Drawbridge pre-auth + 2 header rules',
   ssh: 'ssh -R (OpenSSH)',
   wstunnel: 'wstunnel',
@@ -254,6 +255,8 @@ export interface DrawbridgeOptions {
   execArgv?: string[];
   /** Another checkout to run instead of this one (A/B comparisons while optimising). */
   root?: string;
+  /** The relay records every request as `serve` does: metrics and an access-log line (to /dev/null). */
+  accessLog?: boolean;
 }
 
 let connectorSeq = 0;
@@ -275,7 +278,7 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
       : {}),
   });
   const auth = opts.auth ? { dataDir: join(dir, 'data'), user: 'bench', password: 'bench-password-1234' } : undefined;
-  const relayOpts: RelayFixtureOptions = { apps: [app], tls: { cert: server.chain, key: server.key, ca: p.ca.cert }, ...(auth ? { auth } : {}) };
+  const relayOpts: RelayFixtureOptions = { apps: [app], tls: { cert: server.chain, key: server.key, ca: p.ca.cert }, ...(auth ? { auth } : {}), ...(opts.accessLog ? { accessLog: true } : {}) };
   // BENCH_NODE_FLAGS: extra flags for relay and connector while investigating (`--trace-gc`, `--max-semi-space-size=…`).
   // --max-semi-space-size=16 as the shipped launchers use (CLI shebangs, deploy/docker).
   const execArgv = ['--expose-gc', '--max-semi-space-size=16', ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(opts.execArgv ?? [])];
@@ -304,7 +307,7 @@ export async function drawbridge(originPort: number, opts: DrawbridgeOptions): P
     headers.cookie = await signInLocal(relay.ready.publicUrl as string, APP_HOST, auth.user, auth.password, '/1k');
   }
   return {
-    name: opts.root ? 'baseline' : opts.auth ? 'drawbridge-auth' : 'drawbridge',
+    name: opts.root ? 'baseline' : opts.auth ? 'drawbridge-auth' : opts.accessLog ? 'drawbridge-log' : 'drawbridge',
     url: relay.ready.publicUrl as string,
     host: APP_HOST,
     headers,

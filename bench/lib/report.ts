@@ -130,7 +130,7 @@ export function table(r: Results, paths: string[], labels: Record<string, string
   L.push('', `#### ${meta.sizes} transfers (curl), MiB/s`, '');
   row(['path', 'download', '× nginx', '× direct', 'upload', '× nginx', '× direct']);
   row(['---', '---:', '---:', '---:', '---:', '---:', '---:']);
-  for (const p of shown) row([labels[p]!, spread(r, 'down', p, 0), fx(ratio(r, 'down', p, 'nginx')), fx(ratio(r, 'down', p, 'direct')), spread(r, 'up', p, 0), fx(ratio(r, 'up', p, 'nginx')), fx(ratio(r, 'up', p, 'direct'))]);
+  for (const p of shown.filter((x) => finite(r.rounds.down?.[x]).length + finite(r.rounds.up?.[x]).length > 0)) row([labels[p]!, spread(r, 'down', p, 0), fx(ratio(r, 'down', p, 'nginx')), fx(ratio(r, 'down', p, 'direct')), spread(r, 'up', p, 0), fx(ratio(r, 'up', p, 'nginx')), fx(ratio(r, 'up', p, 'direct'))]);
   L.push('', `#### Server-sent events: ${meta.sse}`, '');
   row(['path', 'events delivered', 'peak RSS growth of the proxy processes']);
   row(['---', '---:', '---']);
