@@ -1,8 +1,9 @@
 /**
  * What the relay records when an exchange ends: the request metrics and one
  * access-log line at info level. `serve` installs it; the benchmark can run
- * the same (`BENCH_ACCESS_LOG=1`, docs/performance.md), since on the 1 KiB
- * load it costs the relay about a quarter more CPU per request.
+ * the same (`BENCH_ACCESS_LOG=1`, and the bench's `drawbridge-log` path),
+ * since on the 1 KiB load it costs the relay about a fifth more CPU per
+ * request (docs/performance.md, item 23).
  */
 import type { Logger } from 'pino';
 import type { RelayMetrics } from '../metrics.ts';
