@@ -11,9 +11,10 @@
  * waking a thread for one line. Lines now wait for the end of the current
  * turn (setImmediate: after the turn's I/O, before any timer), then go to
  * SonicBoom joined. Nothing is held longer than that turn, so the log is as
- * current as before; on exit the held lines are written synchronously, as
- * SonicBoom's own are.
+ * current as before; on exit the held lines are written synchronously after
+ * SonicBoom's own.
  */
+import { writeSync } from 'node:fs';
 import { pino } from 'pino';
 
 type Sink = ReturnType<typeof pino.destination>;
@@ -43,9 +44,18 @@ export class TurnBatchedDestination {
     this.sink.flush(cb);
   }
 
+  /**
+   * Writes everything held, synchronously: the sink's own pending output
+   * first, then this turn's lines, which do not go through `sink.write`
+   * (with nothing in flight that starts an asynchronous write, which
+   * `flushSync` does not wait for).
+   */
   flushSync(): void {
-    this.pass();
     this.sink.flushSync();
+    if (this.lines.length === 0) return;
+    const text = Buffer.from(this.lines.join(''));
+    this.lines = [];
+    writeAllSync((this.sink as unknown as { fd: number }).fd, text);
   }
 
   /** Stops holding lines for the sink (tests, and a relay embedded in another program that closes it). */
@@ -70,6 +80,20 @@ export class TurnBatchedDestination {
       // The sink is gone or not ready (standard output closed): nothing more can be written.
     }
   };
+}
+
+/** `fs.writeSync` until all of `bytes` is written; a descriptor that is not ready (EAGAIN) is retried for up to a second. */
+function writeAllSync(fd: number, bytes: Buffer): void {
+  let offset = 0;
+  let waits = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || ++waits > 100) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
 }
 
 let stdout: TurnBatchedDestination | undefined;
