@@ -28,20 +28,6 @@ export function originFor(req: IncomingMessage, host: string): string {
   return `${isSecure(req) ? 'https' : 'http'}://${host}${portSuffix(req)}`;
 }
 
-export function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!header) return out;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    const name = part.slice(0, eq).trim();
-    let value = part.slice(eq + 1).trim();
-    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-    if (name && !out.has(name)) out.set(name, value);
-  }
-  return out;
-}
-
 export interface CookieOptions {
   secure: boolean;
   /** `/` unless the cookie is only for the relay's own paths. */
@@ -69,10 +55,11 @@ export function serializeCookie(base: string, value: string, opts: CookieOptions
 }
 
 /**
- * The value of the first cookie called `name` in a Cookie header, as
- * `parseCookies(header).get(name)` gives it, without splitting the header or
- * building the map: a pre-authenticated request reads its session cookie on
- * every request.
+ * The value of the first cookie called `name` in a Cookie header: pairs are
+ * separated by `;`, names and values trimmed, a pair without `=` skipped, and
+ * one pair of double quotes around a value removed. It scans for the one name
+ * rather than parsing every pair: a pre-authenticated request reads its
+ * session cookie on every request.
  */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header || name === '') return undefined;
