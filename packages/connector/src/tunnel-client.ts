@@ -181,10 +181,11 @@ export class TunnelClient {
   private tls(): { secureContext: SecureContext } | TunnelCredentials {
     if (this.tlsContext === undefined) {
       const { cert, key, ca } = this.credentials;
+      const pems = { cert, key, ...(ca ? { ca } : {}) };
       try {
-        this.tlsContext = createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+        this.tlsContext = createSecureContext(pems);
       } catch {
-        return { cert, key, ...(ca ? { ca } : {}) };
+        return pems;
       }
     }
     return { secureContext: this.tlsContext };

@@ -52,10 +52,8 @@ export class TurnBatchedDestination {
    */
   flushSync(): void {
     this.sink.flushSync();
-    if (this.lines.length === 0) return;
-    const text = Buffer.from(this.lines.join(''));
-    this.lines = [];
-    writeAllSync((this.sink as unknown as { fd: number }).fd, text);
+    const text = this.take();
+    if (text !== undefined) writeAllSync((this.sink as unknown as { fd: number }).fd, Buffer.from(text));
   }
 
   /** Stops holding lines for the sink (tests, and a relay embedded in another program that closes it). */
@@ -66,11 +64,17 @@ export class TurnBatchedDestination {
 
   private readonly pass = (): void => {
     this.scheduled = false;
-    if (this.lines.length === 0) return;
+    const text = this.take();
+    if (text !== undefined) this.sink.write(text);
+  };
+
+  /** The held lines as one string, no longer held; undefined when there are none. */
+  private take(): string | undefined {
+    if (this.lines.length === 0) return undefined;
     const text = this.lines.length === 1 ? this.lines[0]! : this.lines.join('');
     this.lines = [];
-    this.sink.write(text);
-  };
+    return text;
+  }
 
   private readonly onExit = (): void => {
     if (this.lines.length === 0) return;
@@ -103,6 +107,7 @@ let stdout: TurnBatchedDestination | undefined;
  * destination for every relay of the process), or on the file `dest`.
  */
 export function relayLogger(level: string, dest?: string): pino.Logger {
-  const destination = dest === undefined ? (stdout ??= new TurnBatchedDestination(pino.destination({ dest: 1, sync: false }))) : new TurnBatchedDestination(pino.destination({ dest, sync: false }));
+  const open = (to: string | number): TurnBatchedDestination => new TurnBatchedDestination(pino.destination({ dest: to, sync: false }));
+  const destination = dest === undefined ? (stdout ??= open(1)) : open(dest);
   return pino({ name: 'drawbridge-relay', level }, destination);
 }
