@@ -106,7 +106,8 @@ export function createRelayMetrics(tunnels: () => TunnelRegistry | undefined, ce
   };
 }
 
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90];
+/** Upper bounds of `drawbridge_request_duration_seconds`, in seconds. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90];
 
 /**
  * The per-request metric families (requests by app and status, their
@@ -142,6 +143,13 @@ export function registerExchangeMetrics(registry: Registry): (app: string, statu
   return (app, status, seconds, bytesIn, bytesOut) => tally.record(app, status, seconds, bytesIn, bytesOut);
 }
 
+/** One line of a scrape, as prom-client's own metrics hand it to the registry. */
+interface Sample {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName: string;
+}
+
 interface AppTally {
   statuses: Map<number, number>;
   /** Exchanges per duration bucket (not cumulative); the last slot counts those above every bound. */
@@ -162,7 +170,7 @@ interface AppTally {
  * docs/performance.md, item 12) and a few additions; the exposition is the
  * one prom-client produced.
  */
-export class ExchangeTally {
+class ExchangeTally {
   readonly apps = new Map<string, AppTally>();
   private readonly bounds: readonly number[];
 
@@ -188,8 +196,8 @@ export class ExchangeTally {
 
   /** A histogram for the registry, read from the tally at scrape time, in the form prom-client's own Histogram exports. */
   durationMetric(name: string, help: string): Metric {
-    const values = (): { labels: Record<string, string | number>; value: number; metricName: string }[] => {
-      const out: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    const values = (): Sample[] => {
+      const out: Sample[] = [];
       for (const [app, t] of this.apps) {
         let acc = 0;
         this.bounds.forEach((le, i) => {

@@ -7,9 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { registerExchangeMetrics } from '../src/metrics.ts';
-
-const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90];
+import { DURATION_BUCKETS as BUCKETS, registerExchangeMetrics } from '../src/metrics.ts';
 
 /** What the relay recorded before: every request straight into prom-client. */
 function reference(registry: Registry): (app: string, status: number, seconds: number, bytesIn: number, bytesOut: number) => void {
