@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { download, sseFanout, slowReader, upload, wrk } from './lib/load.ts';
 import { direct, drawbridge, type DrawbridgePath, LABELS, localtunnel, nginx, type Path, PATH_NAMES, type PathName, ssh, wstunnel } from './lib/paths.ts';
 import { prepare } from './lib/prepare.ts';
-import { forkFixture, killAll, rssOf, sleep } from './lib/proc.ts';
+import { forkFixture, killAll, rssOf, sleep, treeCpuNs } from './lib/proc.ts';
 import { emptyResults, record, type Results, setSingle, table, targets } from './lib/report.ts';
 
 const { values: args } = parseArgs({
@@ -32,9 +32,12 @@ const { values: args } = parseArgs({
 const quick = args.quick;
 const MiB = 2 ** 20;
 const cfg = quick
-  ? { rounds: 1, rpsSeconds: 2, rateSeconds: 2, warmSeconds: 1, bytes: 10 * MiB, sse: { streams: 100, events: 3, intervalMs: 200 }, idle: 100, slow: { seconds: 3 }, deadlineMs: 5 * 60_000 }
-  : { rounds: 3, rpsSeconds: 10, rateSeconds: 10, warmSeconds: 3, bytes: 100 * MiB, sse: { streams: 1000, events: 10, intervalMs: 500 }, idle: 2000, slow: { seconds: 20 }, deadlineMs: 40 * 60_000 };
+  ? { rounds: 1, transferRounds: 1, rpsSeconds: 2, rateSeconds: 2, warmSeconds: 1, bytes: 10 * MiB, sse: { streams: 100, events: 3, intervalMs: 200 }, idle: 100, slow: { seconds: 3 }, deadlineMs: 5 * 60_000 }
+  : { rounds: 3, transferRounds: 5, rpsSeconds: 10, rateSeconds: 10, warmSeconds: 3, bytes: 100 * MiB, sse: { streams: 1000, events: 10, intervalMs: 500 }, idle: 2000, slow: { seconds: 20 }, deadlineMs: 40 * 60_000 };
 if (args.rounds) cfg.rounds = Math.max(1, Number(args.rounds));
+// A 100 MiB transfer takes well under a second, so its rounds are cheap and
+// its figures the noisiest of the run: at least 5 of them.
+cfg.transferRounds = Math.max(cfg.rounds, cfg.transferRounds);
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 
 // Every run is bounded: whatever happens, the benchmark ends by itself.
@@ -86,8 +89,8 @@ for (const name of wanted) {
 const live = [...paths.keys()];
 
 /** Runs `fn` on every path, rotating the order each round so no path always goes first. */
-async function rounds(what: string, fn: (p: Path, round: number) => Promise<void>): Promise<void> {
-  for (let round = 0; round < cfg.rounds; round++) {
+async function rounds(what: string, fn: (p: Path, round: number) => Promise<void>, count = cfg.rounds): Promise<void> {
+  for (let round = 0; round < count; round++) {
     const order = live.map((_, i) => live[(i + round) % live.length]!);
     for (const name of order) {
       try {
@@ -101,6 +104,18 @@ async function rounds(what: string, fn: (p: Path, round: number) => Promise<void
   }
 }
 
+/**
+ * Starts counting the CPU time of a path's proxy processes (not the origin's,
+ * not the load generator's); the returned function gives the nanoseconds
+ * since. Undefined for direct, which has none.
+ */
+function cpuMeter(p: Path): (() => number) | undefined {
+  const pids = Object.values(p.procs);
+  if (pids.length === 0) return undefined;
+  const start = treeCpuNs(pids);
+  return () => treeCpuNs(pids) - start;
+}
+
 const db = paths.get('drawbridge') as DrawbridgePath | undefined;
 try {
   if (prepared.wrk) {
@@ -108,9 +123,11 @@ try {
     for (const name of live) await wrk(paths.get(name)!, { connections: 50, seconds: cfg.warmSeconds }).catch(() => undefined);
     log('1 KiB at 50 connections');
     await rounds('1 KiB', async (p, round) => {
+      const cpu = cpuMeter(p);
       const r = await wrk(p, { connections: 50, seconds: cfg.rpsSeconds });
       if (r.errors > r.requests / 100) throw new Error(`${r.errors} errors in ${r.requests} requests`);
       record(results, 'rps', p.name, round, r.rps);
+      if (cpu) record(results, 'cpuReq', p.name, round, cpu() / 1000 / r.requests);
       record(results, 'p50', p.name, round, r.p50Ms);
       record(results, 'p99', p.name, round, r.p99Ms);
       log(`  ${p.name}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`);
@@ -132,12 +149,16 @@ try {
     await rounds('transfer', async (p, round) => {
       // One request per transfer: the access log changes nothing there.
       if (p.name === 'drawbridge-log') return;
+      let cpu = cpuMeter(p);
       const down = await download(p, cfg.bytes, 120);
       record(results, 'down', p.name, round, down);
+      if (cpu) record(results, 'cpuDown', p.name, round, cpu() / 1e6 / (cfg.bytes / MiB));
+      cpu = cpuMeter(p);
       const up = await upload(p, cfg.bytes, 120);
       record(results, 'up', p.name, round, up);
+      if (cpu) record(results, 'cpuUp', p.name, round, cpu() / 1e6 / (cfg.bytes / MiB));
       log(`  ${p.name}: down ${down.toFixed(0)} MiB/s, up ${up.toFixed(0)} MiB/s`);
-    });
+    }, cfg.transferRounds);
   }
 
   if (db) {
@@ -210,6 +231,7 @@ const shownRounds = cfg.rounds;
 const sizes = `${cfg.bytes / MiB} MiB`;
 const meta = {
   rounds: shownRounds,
+  transferRounds: cfg.transferRounds,
   quick,
   sizes,
   sse: `${cfg.sse.streams} concurrent streams, ${cfg.sse.events} events each, one every ${cfg.sse.intervalMs} ms`,

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 const children = new Set<ChildProcess>();
@@ -175,6 +175,56 @@ export function sleep(ms: number): Promise<void> {
 export function cpuMsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/**
+ * Nanoseconds of CPU that the processes `roots`, and every process descended
+ * from them (nginx's workers, sshd's session processes), have run so far:
+ * the sum over all their threads of the scheduler's own count
+ * (`/proc/<pid>/task/<tid>/schedstat`), which is exact where /proc's
+ * user and system times move in 10 ms ticks. Threads and processes that
+ * have exited are not counted, so take both readings of a difference while
+ * the same processes run.
+ */
+export function treeCpuNs(roots: number[]): number {
+  const kids = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited since the listing
+    }
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const list = kids.get(ppid);
+    if (list) list.push(Number(entry));
+    else kids.set(ppid, [Number(entry)]);
+  }
+  let ns = 0;
+  const todo = [...roots];
+  const seen = new Set<number>();
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    todo.push(...(kids.get(pid) ?? []));
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ', 1)[0]);
+      } catch {
+        // the thread exited since the listing
+      }
+    }
+  }
+  return ns;
 }
 
 /** CPU milliseconds the whole machine has been busy (every core, user, system, interrupts; not idle or iowait) since boot, from /proc/stat. */

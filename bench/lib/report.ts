@@ -115,7 +115,7 @@ export function targets(r: Results): Target[] {
   return out;
 }
 
-export function table(r: Results, paths: string[], labels: Record<string, string>, meta: { rounds: number; quick: boolean; sizes: string; sse: string; idle: number; slow: string }): string {
+export function table(r: Results, paths: string[], labels: Record<string, string>, meta: { rounds: number; transferRounds: number; quick: boolean; sizes: string; sse: string; idle: number; slow: string }): string {
   const L: string[] = [];
   const row = (cells: string[]): number => L.push(`| ${cells.join(' | ')} |`);
   const shown = paths.filter((p) => !r.skipped[p]);
@@ -127,10 +127,17 @@ export function table(r: Results, paths: string[], labels: Record<string, string
   row(['path', 'achieved req/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'added p99 ms']);
   row(['---', '---:', '---:', '---:', '---:', '---:']);
   for (const p of shown) row([labels[p]!, fmt(med(r, 'rateRps', p)), spread(r, 'rateP50', p, 3), spread(r, 'rateP99', p, 3), fmt(delta(r, 'rateP50', p, 'direct'), 3), fmt(delta(r, 'rateP99', p, 'direct'), 3)]);
-  L.push('', `#### ${meta.sizes} transfers (curl), MiB/s`, '');
+  L.push('', `#### ${meta.sizes} transfers (curl), MiB/s (median of ${meta.transferRounds} round${meta.transferRounds > 1 ? 's' : ''}, min–max)`, '');
   row(['path', 'download', '× nginx', '× direct', 'upload', '× nginx', '× direct']);
   row(['---', '---:', '---:', '---:', '---:', '---:', '---:']);
   for (const p of shown.filter((x) => finite(r.rounds.down?.[x]).length + finite(r.rounds.up?.[x]).length > 0)) row([labels[p]!, spread(r, 'down', p, 0), fx(ratio(r, 'down', p, 'nginx')), fx(ratio(r, 'down', p, 'direct')), spread(r, 'up', p, 0), fx(ratio(r, 'up', p, 'nginx')), fx(ratio(r, 'up', p, 'direct'))]);
+  const costed = shown.filter((p) => finite(r.rounds.cpuReq?.[p]).length + finite(r.rounds.cpuDown?.[p]).length > 0);
+  if (costed.length > 0) {
+    L.push('', '#### CPU cost of the proxy processes (every thread of each, and of their child processes; not the origin, not the client)', '');
+    row(['path', 'µs per 1 KiB request', '× nginx', 'ms per MiB downloaded', '× nginx', 'ms per MiB uploaded', '× nginx']);
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:']);
+    for (const p of costed) row([labels[p]!, spread(r, 'cpuReq', p, 1), fx(ratio(r, 'cpuReq', p, 'nginx')), spread(r, 'cpuDown', p, 2), fx(ratio(r, 'cpuDown', p, 'nginx')), spread(r, 'cpuUp', p, 2), fx(ratio(r, 'cpuUp', p, 'nginx'))]);
+  }
   L.push('', `#### Server-sent events: ${meta.sse}`, '');
   row(['path', 'events delivered', 'peak RSS growth of the proxy processes']);
   row(['---', '---:', '---']);
