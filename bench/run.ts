@@ -10,8 +10,9 @@
  *   --write-docs               put the table into docs/performance.md
  *   --baseline DIR             also run Drawbridge from another checkout (A/B while optimising)
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { download, sseFanout, slowReader, upload, wrk } from './lib/load.ts';
 import { direct, drawbridge, type DrawbridgePath, LABELS, localtunnel, nginx, type Path, PATH_NAMES, type PathName, ssh, wstunnel } from './lib/paths.ts';
@@ -57,6 +58,7 @@ process.on('exit', killAll);
 const log = (msg: string): boolean => process.stderr.write(`bench: ${msg}\n`);
 const results: Results = emptyResults();
 
+const loadBefore = loadavg()[0]!;
 const prepared = await prepare();
 for (const note of prepared.notes) log(note);
 
@@ -240,12 +242,13 @@ const meta = {
 };
 const md = table(results, PATH_NAMES.filter((p) => live.includes(p) || results.skipped[p]), LABELS, meta);
 const stamp = new Date().toISOString();
-const header = `Run ${stamp}${quick ? ' (--quick)' : ''} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average before the run ${loadavg()[0]!.toFixed(2)}.`;
+const header = `Run ${stamp}${quick ? ' (--quick)' : ''} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average before the run ${loadBefore.toFixed(2)}.`;
 process.stdout.write(`\n${header}\n\n${md}\n`);
 
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
-const json = JSON.stringify({ date: stamp, quick, config: cfg, node: process.version, cpus: cpus().length, prepared, results, targets: targets(results) }, null, 2);
+const machine = { cpuModel: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), memoryBytes: totalmem(), loadAverageBefore: loadBefore };
+const json = JSON.stringify({ date: stamp, quick, commit: commitOf(), machine, config: cfg, node: process.version, cpus: cpus().length, prepared, results, targets: targets(results) }, null, 2);
 writeFileSync(new URL(`${stamp.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`, dir), json);
 writeFileSync(new URL(`latest${quick ? '-quick' : ''}.json`, dir), json);
 log(`results written to bench/results/latest${quick ? '-quick' : ''}.json`);
@@ -264,3 +267,15 @@ if (args['write-docs']) {
 }
 clearTimeout(watchdog);
 process.exit(0);
+
+/** The commit the run measured, and whether the tree had changes on top of it; undefined outside a git checkout. */
+function commitOf(): { sha: string; dirty: boolean } | undefined {
+  try {
+    const cwd = new URL('..', import.meta.url).pathname;
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return { sha, dirty };
+  } catch {
+    return undefined;
+  }
+}

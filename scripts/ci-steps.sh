@@ -17,3 +17,5 @@ pnpm test
 # Benchmark smoke run: seconds long, figures only (no thresholds); peers that
 # cannot be installed here are skipped and named in its output.
 pnpm bench --quick
+# The comparison tool reads what the run wrote (a crash here is a bench bug).
+node bench/compare.ts bench/results/latest-quick.json bench/results/latest-quick.json >/dev/null
