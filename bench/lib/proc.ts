@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFile, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 const children = new Set<ChildProcess>();
@@ -177,14 +177,16 @@ export function cpuMsOf(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
+const HAS_SCHEDSTAT = existsSync('/proc/self/schedstat');
+
 /**
  * Nanoseconds of CPU that the processes `roots`, and every process descended
  * from them (nginx's workers, sshd's session processes), have run so far:
  * the sum over all their threads of the scheduler's own count
  * (`/proc/<pid>/task/<tid>/schedstat`), which is exact where /proc's
- * user and system times move in 10 ms ticks. Threads and processes that
- * have exited are not counted, so take both readings of a difference while
- * the same processes run.
+ * user and system times move in 10 ms ticks (the fallback where a kernel
+ * keeps no schedstat). Threads and processes that have exited are not
+ * counted, so take both readings of a difference while the same processes run.
  */
 export function treeCpuNs(roots: number[]): number {
   const kids = new Map<number, number[]>();
@@ -210,6 +212,14 @@ export function treeCpuNs(roots: number[]): number {
     if (seen.has(pid)) continue;
     seen.add(pid);
     todo.push(...(kids.get(pid) ?? []));
+    if (!HAS_SCHEDSTAT) {
+      try {
+        ns += cpuMsOf(pid) * 1e6;
+      } catch {
+        // exited since the listing
+      }
+      continue;
+    }
     let tids: string[];
     try {
       tids = readdirSync(`/proc/${pid}/task`);
