@@ -89,18 +89,18 @@ if (role === 'receiver') {
   writeFileSync(join(dir, 'cert.pem'), cert.chain);
   writeFileSync(join(dir, 'ca.pem'), pki().ca.cert);
   const self = new URL(import.meta.url).pathname;
-  const message = <T>(child: ReturnType<typeof fork>): Promise<T> =>
+  const message = <T>(child: ReturnType<typeof fork>, what: string): Promise<T> =>
     new Promise((resolve, reject) => {
       child.once('message', (m) => resolve(m as T));
-      child.once('exit', (code) => reject(new Error(`a ${mode ?? ''} child exited with status ${code} before reporting`)));
+      child.once('exit', (code) => reject(new Error(`the ${what} exited with status ${code} before reporting`)));
     });
   try {
     for (let i = 0; i < runs; i++) {
       for (const m of ['tcp', 'tls'] as const) {
         const receiver = fork(self, ['receiver', m, dir]);
-        const { port } = await message<{ port: number }>(receiver);
+        const { port } = await message<{ port: number }>(receiver, `${m} receiver`);
         const sender = fork(self, ['sender', m, String(port), String(mib), join(dir, 'ca.pem')]);
-        const [rx, tx] = await Promise.all([message<{ cpuMs: number; bytes: number }>(receiver), message<{ cpuMs: number; wallMs: number }>(sender)]);
+        const [rx, tx] = await Promise.all([message<{ cpuMs: number; bytes: number }>(receiver, `${m} receiver`), message<{ cpuMs: number; wallMs: number }>(sender, `${m} sender`)]);
         receiver.kill();
         sender.kill();
         if (rx.bytes !== mib * 2 ** 20) throw new Error(`${m}: the receiver got ${rx.bytes} of ${mib * 2 ** 20} bytes`);
