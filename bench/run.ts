@@ -255,12 +255,12 @@ const meta = {
 };
 const md = table(results, PATH_NAMES.filter((p) => live.includes(p) || results.skipped[p]), LABELS, meta);
 const stamp = new Date().toISOString();
-const header = `Run ${stamp}${quick ? ' (--quick)' : ''} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average before the run ${loadBefore.toFixed(2)}.`;
+const machine = { cpuModel: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), memoryBytes: totalmem(), loadAverageBefore: loadBefore };
+const header = `Run ${stamp}${quick ? ' (--quick)' : ''} on ${cpus().length} × ${machine.cpuModel}, Node ${process.version}, load average before the run ${loadBefore.toFixed(2)}.`;
 process.stdout.write(`\n${header}\n\n${md}\n`);
 
 const dir = new URL('./results/', import.meta.url);
 mkdirSync(dir, { recursive: true });
-const machine = { cpuModel: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), memoryBytes: totalmem(), loadAverageBefore: loadBefore };
 const json = JSON.stringify({ date: stamp, quick, commit: commitOf(), machine, config: cfg, node: process.version, cpus: cpus().length, prepared, results, targets: targets(results) }, null, 2);
 writeFileSync(new URL(`${stamp.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`, dir), json);
 writeFileSync(new URL(`latest${quick ? '-quick' : ''}.json`, dir), json);
