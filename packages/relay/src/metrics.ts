@@ -109,12 +109,15 @@ export function createRelayMetrics(tunnels: () => TunnelRegistry | undefined, ce
 /** Upper bounds of `drawbridge_request_duration_seconds`, in seconds. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 90];
 
+/** Records one finished exchange: its app, status, duration and body bytes each way. */
+export type RecordExchange = (app: string, status: number, seconds: number, bytesIn: number, bytesOut: number) => void;
+
 /**
  * The per-request metric families (requests by app and status, their
  * duration, body bytes) on `registry`; returns what records one finished
  * exchange.
  */
-export function registerExchangeMetrics(registry: Registry): (app: string, status: number, seconds: number, bytesIn: number, bytesOut: number) => void {
+export function registerExchangeMetrics(registry: Registry): RecordExchange {
   const tally = new ExchangeTally(DURATION_BUCKETS);
   new Counter({
     name: 'drawbridge_requests_total',

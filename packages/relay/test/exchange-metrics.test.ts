@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { DURATION_BUCKETS as BUCKETS, registerExchangeMetrics } from '../src/metrics.ts';
+import { DURATION_BUCKETS as BUCKETS, type RecordExchange, registerExchangeMetrics } from '../src/metrics.ts';
 
 /** What the relay recorded before: every request straight into prom-client. */
-function reference(registry: Registry): (app: string, status: number, seconds: number, bytesIn: number, bytesOut: number) => void {
+function reference(registry: Registry): RecordExchange {
   const requests = new Counter({ name: 'drawbridge_requests_total', help: 'User requests by app and status', labelNames: ['app', 'status'], registers: [registry] });
   const duration = new Histogram({ name: 'drawbridge_request_duration_seconds', help: 'Time from request to end of response, by app', labelNames: ['app'], buckets: BUCKETS, registers: [registry] });
   const bytes = new Counter({ name: 'drawbridge_bytes_total', help: 'Body bytes by app and direction (in = from users)', labelNames: ['app', 'direction'], registers: [registry] });
