@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
@@ -142,7 +143,8 @@ describe('data path', () => {
         appConfig({ id: 'app_limited', name: 'limited', externalHost: 'limited.test', internalUrl: origin.url, limits: { maxRequestBodyBytes: 1000 } }),
         appConfig({ id: 'app_ghost', name: 'ghost', externalHost: 'ghost.test', internalUrl: origin.url, group: 'nobody-group' }),
       ],
-      relay: { queue: { maxWaitMs: 300, maxLength: 10 } },
+      // A short grace, so the relay's own head timeout is tested too (upload below).
+      relay: { queue: { maxWaitMs: 300, maxLength: 10 }, headGraceMs: 200 },
     });
     // Ghost is known to the relay but to no connector's group.
   });
@@ -284,6 +286,23 @@ describe('data path', () => {
     const slow = await fetchVia(stack.relay, 'slow.test', '/never');
     assert.equal(slow.status, 504);
     assert.equal(slow.headers['x-drawbridge-error'], 'ERR_UPSTREAM_TIMEOUT');
+  });
+
+  it('counts the head timeout from the last byte of an upload that is still moving', async () => {
+    // slow.test answers within 300 ms or times out (the relay gives up 200 ms later): a
+    // 1.2 s upload in 150 ms steps is longer than both, and each step is shorter.
+    const body = randomBytes(8 * 4096);
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        if (sent === body.length) return void this.push(null);
+        const piece = body.subarray(sent, (sent += 4096));
+        setTimeout(() => this.push(piece), 150);
+      },
+    });
+    const res = await fetchVia(stack.relay, 'slow.test', '/digest', { method: 'POST', body: source });
+    assert.equal(res.status, 200, res.body.toString());
+    assert.deepEqual(JSON.parse(res.body.toString()), { bytes: body.length, sha256: sha256(body) });
   });
 
   it('gives 503 with Retry-After when no connector of the group comes in time', async () => {

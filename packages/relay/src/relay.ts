@@ -28,6 +28,12 @@ export interface RelayOptions {
   relayRoutes?: PublicListenerOptions['relayRoutes'];
   authenticator?: ConnectorAuthenticator;
   queue?: Partial<QueueLimits>;
+  /**
+   * How much longer than an app's head timeout the relay waits for the
+   * connector's answer before it gives up itself (the connector's own 504
+   * normally comes first). Default 5 s.
+   */
+  headGraceMs?: number;
   session?: { limits?: Partial<SessionLimits>; pingIntervalMs?: number; pingTimeoutMs?: number; handshakeTimeoutMs?: number };
   maxHeaderSize?: number;
   headersTimeoutMs?: number;
@@ -85,7 +91,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     trustedProxies: opts.public.trustedProxies,
     catalog: opts.catalog,
     gate: opts.gate ?? passthroughGate,
-    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: 5_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward, forwardUpgrade: opts.forwardUpgrade },
+    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: opts.headGraceMs ?? 5_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward, forwardUpgrade: opts.forwardUpgrade },
     isPeerForward: opts.isPeerForward,
     maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
     headersTimeoutMs: opts.headersTimeoutMs ?? 30_000,

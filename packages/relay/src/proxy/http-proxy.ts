@@ -119,6 +119,10 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   let stream: Stream | undefined;
   let retried = false;
   let headTimer: NodeJS.Timeout | undefined;
+  const stopHeadTimer = (): void => {
+    clearTimeout(headTimer);
+    headTimer = undefined;
+  };
 
   const onClientClose = (): void => {
     if (res.writableFinished) return;
@@ -141,6 +145,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
       throw err;
     }
     headTimer = setTimeout(() => {
+      headTimer = undefined;
       stream?.reset(ErrorCode.UPSTREAM_TIMEOUT, 'relay gave up waiting for the response head');
       fail(Pages.upstream(504, 'ERR_UPSTREAM_TIMEOUT', `${app.name} did not answer within ${Math.round(app.timeouts.headMs / 1000)} s.`));
     }, app.timeouts.headMs + ctx.headGraceMs);
@@ -153,10 +158,14 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     // A bulk upload gets a bounded share of each turn of the event loop (shared/node/turns.ts); a full window resumes it itself.
     const spent = limitTurns(req, () => !s.isClosed && s.queuedBytes === 0);
     req.on('data', (chunk: Buffer) => {
+      // The app's head timeout counts from the request's last byte: an upload
+      // that is still moving is not a slow app (a stalled one still times out).
+      headTimer?.refresh();
       received += chunk.length;
       summary.bytesIn = received;
       if (limit > 0 && received > limit) {
         req.pause();
+        stopHeadTimer();
         s.reset(ErrorCode.BODY_TOO_LARGE, `request body over ${limit} bytes`);
         fail(Pages.bodyTooLarge(limit));
         return;
@@ -164,7 +173,10 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
       if (!s.write(chunk)) req.pause();
       else spent(chunk.length);
     });
-    req.on('end', () => s.end(trailerList(req)));
+    req.on('end', () => {
+      headTimer?.refresh();
+      s.end(trailerList(req));
+    });
   };
 
   // Response side: bytes written to the user return credit to the connector
@@ -183,7 +195,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
         if (rh.status === 103) res.writeEarlyHints(Object.fromEntries(rh.headers.filter(([n]) => n === 'link')));
         return;
       }
-      clearTimeout(headTimer);
+      stopHeadTimer();
       const headers = responseHeaders(rh.headers, false);
       headers.push(REQUEST_ID_HEADER, requestId);
       try {
@@ -204,7 +216,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
       else unconsumed += chunk.length;
     },
     onEnd(trailers: HeaderList | undefined): void {
-      clearTimeout(headTimer);
+      stopHeadTimer();
       if (!res.headersSent) {
         fail(Pages.upstream(502, 'ERR_UPSTREAM_BAD_RESPONSE', `${app.name} ended the stream without a response.`));
         return;
@@ -214,7 +226,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
       finish(res.statusCode);
     },
     onReset(err: StreamError): void {
-      clearTimeout(headTimer);
+      stopHeadTimer();
       if (aborter.signal.aborted) return;
       if (err.wireCode === ErrorCode.REFUSED_STREAM && !withBody && !retried && !res.headersSent) {
         // The connector never saw it (draining, full): safe to place elsewhere once.
