@@ -91,6 +91,17 @@ describe('data path', () => {
           return;
         case '/never':
           return; // no head at all: the app hangs
+        case '/drip': {
+          // Three chunks 100 ms apart, then silence with the response still open.
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          let n = 0;
+          const drip = setInterval(() => {
+            res.write(`drop${++n};`);
+            if (n === 3) clearInterval(drip);
+          }, 100);
+          req.on('close', () => clearInterval(drip));
+          return;
+        }
         case '/blob': {
           // Written in 1 MiB pieces as fast as the socket takes them: windows grow, turns are shared.
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blob.length) });
@@ -138,6 +149,7 @@ describe('data path', () => {
       apps: [
         appConfig({ internalUrl: origin.url }),
         appConfig({ id: 'app_slow', name: 'slow', externalHost: 'slow.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 0 } }),
+        appConfig({ id: 'app_idle', name: 'idle', externalHost: 'idle.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 300 } }),
         appConfig({ id: 'app_down', name: 'down', externalHost: 'down.test', internalUrl: 'http://127.0.0.1:9' }),
         appConfig({ id: 'app_base', name: 'based', externalHost: 'based.test', internalUrl: `${origin.url}/base/` }),
         appConfig({ id: 'app_limited', name: 'limited', externalHost: 'limited.test', internalUrl: origin.url, limits: { maxRequestBodyBytes: 1000 } }),
@@ -286,6 +298,20 @@ describe('data path', () => {
     const slow = await fetchVia(stack.relay, 'slow.test', '/never');
     assert.equal(slow.status, 504);
     assert.equal(slow.headers['x-drawbridge-error'], 'ERR_UPSTREAM_TIMEOUT');
+  });
+
+  it('times out a body that falls silent, not one that keeps coming', async () => {
+    // idle.test allows 300 ms of silence: the three chunks 100 ms apart pass, the silence after them does not.
+    const res = await request(`${stack.relay.publicUrl}/drip`, { headers: { host: 'idle.test' }, dispatcher: client });
+    assert.equal(res.statusCode, 200);
+    let got = '';
+    res.body.setEncoding('utf8');
+    res.body.on('data', (d: string) => (got += d));
+    await assert.rejects(once(res.body, 'end'), /terminated|aborted|closed|socket/i);
+    assert.equal(got, 'drop1;drop2;drop3;');
+    // The app's connection went with it, and the app still answers the next request.
+    const next = await fetchVia(stack.relay, 'idle.test', '/echo/after');
+    assert.equal(next.status, 200);
   });
 
   it('counts the head timeout from the last byte of an upload that is still moving', async () => {

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { type AppConfig, ErrorCode, type HeaderList, type Stream } from '@drawbridge/shared';
 import { nextTurn, usedTurnShare } from '@drawbridge/shared/node';
 import type { Logger } from 'pino';
-import { Pool, type Dispatcher } from 'undici';
+import { type Dispatcher, errors, Pool } from 'undici';
 import { upstreamFailure } from './errors.ts';
 import { metaValue, objectToList, rawToList, rewriteLocation, upstreamHeaders } from './headers.ts';
 import { injectOrRefuse } from './sso.ts';
@@ -31,9 +31,75 @@ interface PoolEntry {
   pool: Pool;
 }
 
+/** How often the deadlines of requests in flight are checked: a timeout fires up to this much late. */
+const DEADLINE_TICK_MS = 100;
+
+/**
+ * The head and idle deadlines of the requests in flight, checked by one timer
+ * that runs only while some request has a deadline.
+ *
+ * undici's own `headersTimeout` and `bodyTimeout` give each request a timer
+ * object of its own, which stays in undici's list until its half-second sweep:
+ * it outlives two young collections and is promoted. Under a steady small-
+ * request load those timers were most of what the connector promoted, and the
+ * old generation grew by 0.6–1.0 MB a second until a full collection
+ * (docs/performance.md, item 29).
+ */
+class Deadlines {
+  /**
+   * The watched exchanges, each knowing its index: removal moves the last one
+   * into the gap. Not a `Set`: a long-lived hash table that gains and loses an
+   * entry per request keeps requests alive through young collections once it
+   * is old (item 12).
+   */
+  private readonly live: Exchange[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  watch(x: Exchange): void {
+    if (x.slot < 0) {
+      x.slot = this.live.length;
+      this.live.push(x);
+    }
+    if (this.timer) return;
+    this.timer = setInterval(this.sweep, DEADLINE_TICK_MS);
+    this.timer.unref();
+  }
+
+  unwatch(x: Exchange): void {
+    if (x.slot < 0) return;
+    const last = this.live.pop()!;
+    if (last !== x) {
+      this.live[x.slot] = last;
+      last.slot = x.slot;
+    }
+    x.slot = -1;
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const x of this.live) x.slot = -1;
+    this.live.length = 0;
+  }
+
+  private readonly sweep = (): void => {
+    if (this.live.length === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    const now = performance.now();
+    let due: Exchange[] | undefined;
+    for (const x of this.live) if (x.deadline <= now && !x.paused) (due ??= []).push(x);
+    // Expired after the walk: expiring one unwatches it, which moves another.
+    if (due) for (const x of due) x.expire();
+  };
+}
+
 export class Forwarder {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly opts: ForwarderOptions;
+  private readonly deadlines = new Deadlines();
 
   constructor(opts: ForwarderOptions) {
     this.opts = opts;
@@ -76,6 +142,7 @@ export class Forwarder {
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
+    this.deadlines.close();
     await Promise.all(pools.map((p) => p.pool.destroy().catch(() => undefined)));
   }
 
@@ -89,15 +156,16 @@ export class Forwarder {
     }
     const inject = injectOrRefuse(stream, app, this.opts.injectHeaders);
     if (!inject) return;
-    const exchange = new Exchange(stream, app, this.opts.logger);
+    const exchange = new Exchange(stream, app, this.opts.logger, this.deadlines);
     this.pool(app).dispatch(
       {
         path: target.path,
         method: head.method,
         headers: upstreamHeaders(app, head.headers, inject, false),
         body: exchange.body,
-        headersTimeout: app.timeouts.headMs,
-        bodyTimeout: app.timeouts.idleMs,
+        // The exchange keeps the app's head and idle timeouts itself (Deadlines).
+        headersTimeout: 0,
+        bodyTimeout: 0,
         // Upstream requests are never retried: a POST must not run twice.
         idempotent: false,
         blocking: false,
@@ -125,16 +193,36 @@ class Exchange implements Dispatcher.DispatchHandler {
   private app: AppConfig | undefined;
   private log: Logger | undefined;
   private controller: Dispatcher.DispatchController | undefined;
+  private deadlines: Deadlines | undefined;
   /** Request bytes received but not yet credited back to the relay. */
   private held = 0;
   /** The response body's share of the current turn of the event loop (a TurnShare, shared/node/turns.ts; fields, not an object, so a small request allocates nothing more). */
   turn = -1;
   bytes = 0;
+  /**
+   * When the request times out (performance.now() milliseconds): the app's
+   * head timeout from the request's last byte, then, with an idle timeout,
+   * that long after each chunk of the response body.
+   */
+  deadline = Infinity;
+  /** Waiting for a response head (true) or in the response body (false). */
+  private waitingForHead = true;
+  /** Held back by the tunnel's window: silence that is ours, not the app's, never times out. */
+  paused = false;
+  /** Index in Deadlines' list while watched, else -1. */
+  slot = -1;
 
-  constructor(stream: Stream, app: AppConfig, log: Logger) {
+  constructor(stream: Stream, app: AppConfig, log: Logger, deadlines: Deadlines) {
     this.stream = stream;
     this.app = app;
     this.log = log;
+    if (app.timeouts.headMs > 0) {
+      this.deadlines = deadlines;
+      this.deadline = performance.now() + app.timeouts.headMs;
+      deadlines.watch(this);
+    } else if (app.timeouts.idleMs > 0) {
+      this.deadlines = deadlines;
+    }
     if (!stream.remoteDone) {
       // Credit for request bytes goes back to the relay as undici reads them.
       const src = new Readable({ highWaterMark: 64 * 1024, read: () => this.creditHeld() });
@@ -150,6 +238,8 @@ class Exchange implements Dispatcher.DispatchHandler {
         parts = [];
         partBytes = 0;
         if (src.destroyed) return;
+        // An upload that is still moving is not a slow app: the head timeout counts from its last byte.
+        this.refreshHead();
         if (src.push(chunk)) this.stream?.consume(n);
         else this.held += n;
       };
@@ -161,6 +251,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       };
       stream.handler.onEnd = () => {
         pushParts();
+        this.refreshHead();
         src.push(null);
       };
     }
@@ -169,7 +260,39 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.body?.destroy();
       this.release();
     };
-    stream.handler.onWritable = () => this.controller?.resume();
+    stream.handler.onWritable = () => this.resume();
+  }
+
+  /** The deadline passed: ends the request as undici's own timeout would have. */
+  expire(): void {
+    const app = this.app;
+    if (!app) return;
+    const err = this.waitingForHead
+      ? new errors.HeadersTimeoutError(`no response head within ${app.timeouts.headMs} ms`)
+      : new errors.BodyTimeoutError(`no response body bytes for ${app.timeouts.idleMs} ms`);
+    if (this.controller) {
+      // undici destroys the connection and calls onResponseError.
+      this.controller.abort(err);
+      if (!this.app) return;
+    }
+    // Not yet on a connection (onRequestStart aborts it when it gets one), or undici did not call back.
+    this.onResponseError(undefined, err);
+  }
+
+  private refreshHead(): void {
+    if (this.waitingForHead && this.deadlines) this.deadline = performance.now() + this.app!.timeouts.headMs;
+  }
+
+  private pause(c: Dispatcher.DispatchController): void {
+    this.paused = true;
+    c.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.waitingForHead && this.deadlines) this.deadline = performance.now() + this.app!.timeouts.idleMs;
+    this.controller?.resume();
   }
 
   onRequestStart(c: Dispatcher.DispatchController): void {
@@ -179,19 +302,33 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseStart(c: Dispatcher.DispatchController, statusCode: number, hdrs: IncomingHttpHeaders, statusMessage?: string): void {
     const stream = this.stream;
-    if (statusCode < 200 || !stream) return;
+    if (!stream) return;
+    if (statusCode < 200) {
+      this.refreshHead();
+      return;
+    }
+    this.waitingForHead = false;
+    const idle = this.app!.timeouts.idleMs;
+    if (idle > 0 && this.deadlines) {
+      this.deadline = performance.now() + idle;
+      this.deadlines.watch(this);
+    } else {
+      this.deadline = Infinity;
+      this.deadlines?.unwatch(this);
+    }
     const list = Array.isArray(c.rawHeaders) ? rawToList(c.rawHeaders) : objectToList(hdrs);
     stream.respond({ status: statusCode, reason: statusMessage ?? '', headers: rewriteLocation(this.app!, list, () => externalOrigin(stream, this.app!)) });
   }
 
   onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.stream) return;
-    if (!this.stream.write(chunk)) c.pause();
+    if (this.deadline !== Infinity) this.deadline = performance.now() + this.app!.timeouts.idleMs;
+    if (!this.stream.write(chunk)) this.pause(c);
     else if (usedTurnShare(this, chunk.length)) {
-      c.pause();
+      this.pause(c);
       nextTurn(() => {
         // Still blocked on the tunnel window: onWritable resumes it.
-        if (this.stream !== undefined && this.stream.queuedBytes === 0) this.controller?.resume();
+        if (this.stream !== undefined && this.stream.queuedBytes === 0) this.resume();
       });
     }
   }
@@ -202,7 +339,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.release();
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_c: Dispatcher.DispatchController | undefined, err: Error): void {
     const stream = this.stream;
     if (!stream) return;
     this.body?.destroy();
@@ -221,6 +358,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   /** The request is over: let go of everything undici's queue would otherwise keep alive. */
   private release(): void {
+    this.deadlines?.unwatch(this);
+    this.deadlines = undefined;
+    this.deadline = Infinity;
     if (this.stream) this.stream.handler = {};
     this.stream = undefined;
     this.app = undefined;
