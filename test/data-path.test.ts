@@ -314,6 +314,18 @@ describe('data path', () => {
     assert.equal(next.status, 200);
   });
 
+  it('does not count a slow reader against the app as silence', async () => {
+    // The user reads nothing for 1 s while the app has 48 MiB to send: the tunnel window holds the
+    // app back far longer than idle.test's 300 ms, and that is the user's doing, not the app's.
+    const res = await request(`${stack.relay.publicUrl}/blob`, { headers: { host: 'idle.test' }, dispatcher: client });
+    assert.equal(res.statusCode, 200);
+    res.body.pause();
+    await delay(1000);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    assert.equal(body.length, blob.length);
+    assert.equal(sha256(body), sha256(blob));
+  });
+
   it('counts the head timeout from the last byte of an upload that is still moving', async () => {
     // slow.test answers within 300 ms or times out (the relay gives up 200 ms later): a
     // 1.2 s upload in 150 ms steps is longer than both, and each step is shorter.
