@@ -291,7 +291,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (!this.waitingForHead && this.deadlines) this.deadline = performance.now() + this.app!.timeouts.idleMs;
+    // The wait was the user's: the app's silence counts from now.
+    if (this.deadline !== Infinity) this.deadline = performance.now() + this.app!.timeouts.idleMs;
     this.controller?.resume();
   }
 
