@@ -126,6 +126,8 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
 
   const onClientClose = (): void => {
     if (res.writableFinished) return;
+    // Nothing is waiting for a head any more: do not keep the exchange alive for the app's head timeout.
+    stopHeadTimer();
     aborter.abort();
     if (stream && !stream.isClosed) stream.reset(ErrorCode.CANCEL, 'client went away');
     finish(499, 'ERR_CLIENT_GONE');
