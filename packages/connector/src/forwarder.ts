@@ -202,7 +202,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   /**
    * When the request times out (performance.now() milliseconds): the app's
    * head timeout from the request's last byte, then, with an idle timeout,
-   * that long after each chunk of the response body.
+   * that long after each chunk of the response body. Finite exactly while
+   * Deadlines watches the request.
    */
   deadline = Infinity;
   /** Waiting for a response head (true) or in the response body (false). */
@@ -216,12 +217,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.stream = stream;
     this.app = app;
     this.log = log;
+    this.deadlines = deadlines;
     if (app.timeouts.headMs > 0) {
-      this.deadlines = deadlines;
       this.deadline = performance.now() + app.timeouts.headMs;
       deadlines.watch(this);
-    } else if (app.timeouts.idleMs > 0) {
-      this.deadlines = deadlines;
     }
     if (!stream.remoteDone) {
       // Credit for request bytes goes back to the relay as undici reads them.
@@ -280,7 +279,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private refreshHead(): void {
-    if (this.waitingForHead && this.deadlines) this.deadline = performance.now() + this.app!.timeouts.headMs;
+    if (this.waitingForHead && this.deadline !== Infinity) this.deadline = performance.now() + this.app!.timeouts.headMs;
   }
 
   private pause(c: Dispatcher.DispatchController): void {
