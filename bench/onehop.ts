@@ -11,7 +11,8 @@
  */
 import { wrk } from './lib/load.ts';
 import { drawbridge, nginx, type Path } from './lib/paths.ts';
-import { deadline, forkFixture, treeCpuNs } from './lib/proc.ts';
+import { cpuMeter, deadline, forkFixture } from './lib/proc.ts';
+import { emptyResults, med, ratio, record } from './lib/report.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 if (!(rounds >= 1 && rounds <= 30)) {
@@ -30,30 +31,28 @@ try {
   paths.push(await drawbridge(port, { auth: false }));
   // Warm-up: JIT and pools (a fresh Node proxy needs about 20,000 requests).
   for (const p of paths) await wrk(p, { connections: 50, seconds: 3 });
-  const ratio = new Map<string, number[]>();
-  const cpu = new Map<string, number[]>();
-  const push = (m: Map<string, number[]>, k: string, v: number): void => void m.set(k, [...(m.get(k) ?? []), v]);
+  const results = emptyResults();
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? paths : [...paths].reverse();
-    const rps = new Map<string, number>();
     const line: string[] = [];
     for (const p of order) {
-      const pids = Object.values(p.procs);
-      const before = treeCpuNs(pids);
+      const cpu = cpuMeter(Object.values(p.procs))!;
       const res = await wrk(p, { connections: 50, seconds: 5 });
-      const us = (treeCpuNs(pids) - before) / 1000 / res.requests;
-      rps.set(p.name, res.rps);
-      push(cpu, p.name, us);
+      const us = cpu() / 1000 / res.requests;
+      record(results, 'rps', p.name, r, res.rps);
+      record(results, 'cpuReq', p.name, r, us);
       line.push(`${p.name} ${res.rps.toFixed(0)} req/s, ${us.toFixed(1)} µs, p99 ${res.p99Ms.toFixed(1)} ms`);
     }
-    for (const p of paths) push(ratio, p.name, rps.get(p.name)! / rps.get('nginx')!);
     console.log(`round ${r + 1}: ${line.join(' | ')}`);
   }
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const range = (xs: number[], d: number): string => `${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}`;
   console.log('\nmedian of the rounds (min–max)');
   for (const p of paths) {
-    console.log(`${p.name.padEnd(14)} ${median(ratio.get(p.name)!).toFixed(2)} × nginx (${range(ratio.get(p.name)!, 2)}), ${median(cpu.get(p.name)!).toFixed(1)} µs of CPU per request (${range(cpu.get(p.name)!, 1)})`);
+    const rps = results.rounds.rps![p.name]!;
+    const perRound = rps.map((x, i) => x / results.rounds.rps!.nginx![i]!);
+    console.log(
+      `${p.name.padEnd(14)} ${ratio(results, 'rps', p.name, 'nginx').toFixed(2)} × nginx (${range(perRound, 2)}), ${med(results, 'cpuReq', p.name).toFixed(1)} µs of CPU per request (${range(results.rounds.cpuReq![p.name]!, 1)})`,
+    );
   }
 } finally {
   for (const p of paths) await p.stop().catch(() => undefined);

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { download, sseFanout, slowReader, upload, wrk } from './lib/load.ts';
 import { direct, drawbridge, type DrawbridgePath, LABELS, localtunnel, nginx, type Path, PATH_NAMES, type PathName, ssh, wstunnel } from './lib/paths.ts';
 import { prepare } from './lib/prepare.ts';
-import { forkFixture, killAll, rssOf, sleep, treeCpuNs } from './lib/proc.ts';
+import { cpuMeter, forkFixture, killAll, rssOf, sleep } from './lib/proc.ts';
 import { emptyResults, record, type Results, setSingle, table, targets } from './lib/report.ts';
 
 const { values: args } = parseArgs({
@@ -106,18 +106,6 @@ async function rounds(what: string, fn: (p: Path, round: number) => Promise<void
   }
 }
 
-/**
- * Starts counting the CPU time of a path's proxy processes (not the origin's,
- * not the load generator's); the returned function gives the nanoseconds
- * since. Undefined for direct, which has none.
- */
-function cpuMeter(p: Path): (() => number) | undefined {
-  const pids = Object.values(p.procs);
-  if (pids.length === 0) return undefined;
-  const start = treeCpuNs(pids);
-  return () => treeCpuNs(pids) - start;
-}
-
 const db = paths.get('drawbridge') as DrawbridgePath | undefined;
 try {
   if (prepared.wrk) {
@@ -125,7 +113,7 @@ try {
     for (const name of live) await wrk(paths.get(name)!, { connections: 50, seconds: cfg.warmSeconds }).catch(() => undefined);
     log('1 KiB at 50 connections');
     await rounds('1 KiB', async (p, round) => {
-      const cpu = cpuMeter(p);
+      const cpu = cpuMeter(Object.values(p.procs));
       const r = await wrk(p, { connections: 50, seconds: cfg.rpsSeconds });
       if (r.errors > r.requests / 100) throw new Error(`${r.errors} errors in ${r.requests} requests`);
       record(results, 'rps', p.name, round, r.rps);
@@ -164,11 +152,11 @@ try {
     await rounds('transfer', async (p, round) => {
       // One request per transfer: the access log changes nothing there.
       if (p.name === 'drawbridge-log') return;
-      let cpu = cpuMeter(p);
+      let cpu = cpuMeter(Object.values(p.procs));
       const down = await download(p, cfg.bytes, 120);
       record(results, 'down', p.name, round, down);
       if (cpu) record(results, 'cpuDown', p.name, round, cpu() / 1e6 / (cfg.bytes / MiB));
-      cpu = cpuMeter(p);
+      cpu = cpuMeter(Object.values(p.procs));
       const up = await upload(p, cfg.bytes, 120);
       record(results, 'up', p.name, round, up);
       if (cpu) record(results, 'cpuUp', p.name, round, cpu() / 1e6 / (cfg.bytes / MiB));

@@ -237,6 +237,18 @@ export function treeCpuNs(roots: number[]): number {
   return ns;
 }
 
+/**
+ * Starts counting the CPU time of processes `pids` and their descendants (a
+ * path's proxy processes: not the origin's, not the load generator's); the
+ * returned function gives the nanoseconds since. Undefined for no processes
+ * (direct has none).
+ */
+export function cpuMeter(pids: number[]): (() => number) | undefined {
+  if (pids.length === 0) return undefined;
+  const start = treeCpuNs(pids);
+  return () => treeCpuNs(pids) - start;
+}
+
 /** CPU milliseconds the whole machine has been busy (every core, user, system, interrupts; not idle or iowait) since boot, from /proc/stat. */
 export function machineBusyMs(): number {
   const jiffies = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
