@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Readable } from 'node:stream';
@@ -45,6 +45,8 @@ describe('data path', () => {
   let stack: Stack;
   const sse = { next: Promise.withResolvers<void>(), started: Promise.withResolvers<void>() };
   const aborted = Promise.withResolvers<void>();
+  /** 'close' with the path, when the app sees a request of /stall or /forever go away. */
+  const appSaw = new EventEmitter();
   const wss = new WebSocketServer({ noServer: true });
   // Random, so a chunk lost, repeated or reordered anywhere on the way changes the digest.
   const blob = randomBytes(48 * 1024 * 1024);
@@ -91,6 +93,21 @@ describe('data path', () => {
           return;
         case '/never':
           return; // no head at all: the app hangs
+        case '/stall':
+          // No head, and the app notices when its request goes away.
+          req.on('close', () => appSaw.emit('close', '/stall'));
+          return;
+        case '/forever': {
+          // A body that never ends: a chunk every 100 ms until the request goes away.
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          let n = 0;
+          const tick = setInterval(() => res.write(`tick${++n};`), 100);
+          req.on('close', () => {
+            clearInterval(tick);
+            appSaw.emit('close', '/forever');
+          });
+          return;
+        }
         case '/drip': {
           // Three chunks 100 ms apart, then silence with the response still open.
           res.writeHead(200, { 'content-type': 'text/plain' });
@@ -148,8 +165,10 @@ describe('data path', () => {
     stack = await startStack({
       apps: [
         appConfig({ internalUrl: origin.url }),
-        appConfig({ id: 'app_slow', name: 'slow', externalHost: 'slow.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 0 } }),
-        appConfig({ id: 'app_idle', name: 'idle', externalHost: 'idle.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 300 } }),
+        appConfig({ id: 'app_slow', name: 'slow', externalHost: 'slow.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 0, totalMs: 0 } }),
+        appConfig({ id: 'app_idle', name: 'idle', externalHost: 'idle.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 300, idleMs: 300, totalMs: 0 } }),
+        // Head and idle timeouts out of the way: only the total timeout can end an exchange here.
+        appConfig({ id: 'app_total', name: 'total', externalHost: 'total.test', internalUrl: origin.url, timeouts: { connectMs: 1000, headMs: 60_000, idleMs: 0, totalMs: 600 } }),
         appConfig({ id: 'app_down', name: 'down', externalHost: 'down.test', internalUrl: 'http://127.0.0.1:9' }),
         appConfig({ id: 'app_base', name: 'based', externalHost: 'based.test', internalUrl: `${origin.url}/base/` }),
         appConfig({ id: 'app_limited', name: 'limited', externalHost: 'limited.test', internalUrl: origin.url, limits: { maxRequestBodyBytes: 1000 } }),
@@ -341,6 +360,61 @@ describe('data path', () => {
     const res = await fetchVia(stack.relay, 'slow.test', '/digest', { method: 'POST', body: source });
     assert.equal(res.status, 200, res.body.toString());
     assert.deepEqual(JSON.parse(res.body.toString()), { bytes: body.length, sha256: sha256(body) });
+  });
+
+  it('ends an exchange at the app\'s total timeout, before or after the head, and the app sees it go', async () => {
+    // Before the head: a 504 that names the total timeout, not the head timeout (a minute here).
+    const stalled = once(appSaw, 'close', { signal: AbortSignal.timeout(10_000) });
+    const early = await fetchVia(stack.relay, 'total.test', '/stall');
+    assert.equal(early.status, 504);
+    assert.equal(early.headers['x-drawbridge-error'], 'ERR_UPSTREAM_TOTAL_TIMEOUT');
+    assert.match(early.body.toString(), /did not complete within 600ms/);
+    assert.deepEqual(await stalled, ['/stall']);
+    // After the head: a body that is still flowing is cut, since a 504 can no longer be sent.
+    const cut = once(appSaw, 'close', { signal: AbortSignal.timeout(10_000) });
+    const res = await request(`${stack.relay.publicUrl}/forever`, { headers: { host: 'total.test' }, dispatcher: client });
+    assert.equal(res.statusCode, 200);
+    let got = '';
+    res.body.setEncoding('utf8');
+    res.body.on('data', (d: string) => (got += d));
+    await assert.rejects(once(res.body, 'end'), /terminated|aborted|closed|socket/i);
+    assert.match(got, /^tick1;tick2;/);
+    assert.deepEqual(await cut, ['/forever']);
+    // An exchange that finishes in time is untouched, and the app still answers.
+    const quick = await fetchVia(stack.relay, 'total.test', '/echo/after');
+    assert.equal(quick.status, 200);
+  });
+
+  it('counts the total timeout over an upload that is still moving, unlike the head timeout', async () => {
+    // The 1.2 s upload that slow.test's head timeout lets through (above) is over total.test's 600 ms.
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        if (sent === 8) return void this.push(null);
+        sent++;
+        setTimeout(() => this.push(randomBytes(4096)), 150);
+      },
+    });
+    const res = await fetchVia(stack.relay, 'total.test', '/digest', { method: 'POST', body: source });
+    assert.equal(res.status, 504);
+    assert.equal(res.headers['x-drawbridge-error'], 'ERR_UPSTREAM_TOTAL_TIMEOUT');
+  });
+
+  it('does not apply the total timeout to a WebSocket', async () => {
+    // Eight round trips 100 ms apart outlast total.test's 600 ms.
+    const ws = new WebSocket(`${stack.relay.publicUrl.replace('http', 'ws')}/ws`, { headers: { host: 'total.test' } });
+    const messages: string[] = [];
+    ws.on('message', (d: Buffer) => messages.push(d.toString()));
+    await once(ws, 'open');
+    for (let i = 1; i <= 8; i++) {
+      await delay(100);
+      const echoed = once(ws, 'message');
+      ws.send(`m${i}`);
+      await echoed;
+    }
+    assert.deepEqual(messages.slice(-8), ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7', 'm8']);
+    ws.close();
+    await once(ws, 'close');
   });
 
   it('gives 503 with Retry-After when no connector of the group comes in time', async () => {

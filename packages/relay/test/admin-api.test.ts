@@ -415,7 +415,7 @@ describe('apps', () => {
     assert.equal(app.group, (await store.getGroupByName('default'))!.id);
     assert.equal(app.groupName, 'default');
     assert.equal(app.preauth, 'local');
-    assert.deepEqual(app.timeouts, { connectMs: 10_000, headMs: 85_000, idleMs: 0 });
+    assert.deepEqual(app.timeouts, { connectMs: 10_000, headMs: 85_000, idleMs: 0, totalMs: 0 });
     assert.deepEqual(app.limits, { maxRequestBodyBytes: 0 });
     assert.deepEqual([app.headers, app.assignments, app.hostHeader, app.insecureSkipVerify, app.denyRobots], [[], [], null, false, true]);
     const event = await auditOf('app.created');
@@ -443,7 +443,7 @@ describe('apps', () => {
         { kind: 'user', id: 'usr_abc' },
         { kind: 'group', id: 'ops' },
       ],
-      timeouts: { headMs: '2m', idleMs: '30s' },
+      timeouts: { headMs: '2m', idleMs: '30s', totalMs: '15m' },
       limits: { maxRequestBodyBytes: '10MiB' },
       insecureSkipVerify: true,
       denyRobots: false,
@@ -465,7 +465,7 @@ describe('apps', () => {
       { kind: 'group', id: 'ops' },
       { kind: 'user', id: 'usr_abc' },
     ]);
-    assert.deepEqual(app.timeouts, { connectMs: 10_000, headMs: 120_000, idleMs: 30_000 });
+    assert.deepEqual(app.timeouts, { connectMs: 10_000, headMs: 120_000, idleMs: 30_000, totalMs: 900_000 });
     assert.equal(app.limits.maxRequestBodyBytes, 10 * 2 ** 20);
     assert.equal(app.insecureSkipVerify, true);
     assert.equal(app.denyRobots, false);
@@ -524,7 +524,11 @@ describe('apps', () => {
     expectError(await api('POST', '/v1/apps', minimalApp('asg', { assignments: ['user:x'] })), 400, 'ERR_INVALID_FIELD');
     expectError(await api('POST', '/v1/apps', minimalApp('asg', { timeouts: { headMs: 'forever' } })), 400, 'ERR_INVALID_DURATION');
     expectError(await api('POST', '/v1/apps', minimalApp('asg', { timeouts: { headMs: '10ms' } })), 400, 'ERR_INVALID_DURATION');
-    expectError(await api('POST', '/v1/apps', minimalApp('asg', { timeouts: { totalMs: '1s' } })), 400, 'ERR_UNKNOWN_FIELD');
+    expectError(await api('POST', '/v1/apps', minimalApp('asg', { timeouts: { firstByteMs: '1s' } })), 400, 'ERR_UNKNOWN_FIELD');
+    // The total timeout is none (0) or from a second to a week.
+    for (const totalMs of ['500ms', 1, '8d', -1, 'soon']) {
+      expectError(await api('POST', '/v1/apps', minimalApp('asg', { timeouts: { totalMs } })), 400, 'ERR_INVALID_DURATION');
+    }
     expectError(await api('POST', '/v1/apps', minimalApp('asg', { limits: { maxRequestBodyBytes: 'lots' } })), 400, 'ERR_INVALID_SIZE');
     expectError(await api('POST', '/v1/apps', minimalApp('asg', { limits: { maxRequestBodyBytes: -1 } })), 400, 'ERR_INVALID_SIZE');
   });
@@ -545,7 +549,7 @@ describe('apps', () => {
     events.length = 0;
     const answer = await api<AppView>('PATCH', '/v1/apps/upd', { timeouts: { headMs: '30s' }, group: 'upd-grp', externalHost: 'UPD.example.com', assignments: [{ kind: 'user', id: 'ada' }] });
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
-    assert.deepEqual(answer.body.timeouts, { connectMs: 5000, headMs: 30_000, idleMs: 0 });
+    assert.deepEqual(answer.body.timeouts, { connectMs: 5000, headMs: 30_000, idleMs: 0, totalMs: 0 });
     assert.equal(answer.body.groupName, 'upd-grp');
     assert.equal(answer.body.internalUrl, 'http://10.0.0.5:8080/');
     assert.deepEqual(answer.body.headers, [{ name: 'X-User', value: '{email}' }]);

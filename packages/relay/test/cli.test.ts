@@ -272,6 +272,8 @@ describe('app', () => {
       '5s',
       '--idle-timeout',
       '30s',
+      '--total-timeout',
+      '1h',
       '--max-body',
       '10MiB',
       '--host-header',
@@ -289,7 +291,7 @@ describe('app', () => {
       { kind: 'user', id: 'ada' },
       { kind: 'group', id: 'ops' },
     ]);
-    assert.deepEqual(app.timeouts, { connectMs: 5000, headMs: 120_000, idleMs: 30_000 });
+    assert.deepEqual(app.timeouts, { connectMs: 5000, headMs: 120_000, idleMs: 30_000, totalMs: 3_600_000 });
     assert.equal(app.limits.maxRequestBodyBytes, 10 * 2 ** 20);
     assert.equal(app.hostHeader, 'grafana.internal');
     assert.equal(app.insecureSkipVerify, true);
@@ -301,6 +303,11 @@ describe('app', () => {
     const human = await cli(['app', 'show', 'grafana']);
     assert.equal(human.code, 0);
     assert.ok(human.stdout.includes(app.id));
+    assert.match(human.stdout, /connect 5s, response head 2m, idle 30s, total 1h/);
+    // Back to none: the default, which event streams and large downloads need.
+    const none = await json<AppView>(['app', 'update', 'grafana', '--total-timeout', '0']);
+    assert.equal(none.timeouts.totalMs, 0);
+    assert.match((await cli(['app', 'show', 'grafana'])).stdout, /idle 30s, total none/);
   });
 
   it('lists apps as JSON and as an aligned table', async () => {

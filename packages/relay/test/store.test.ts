@@ -603,7 +603,7 @@ function conformance(backend: Backend, skip: string | false) {
           externalHost: 'Hello.Example.COM',
           preauth: 'local',
           hostHeader: 'intranet.local',
-          timeouts: { connectMs: 1, headMs: 2, idleMs: 3 },
+          timeouts: { connectMs: 1, headMs: 2, idleMs: 3, totalMs: 4 },
           limits: { maxRequestBodyBytes: 5_000_000_000 },
           insecureSkipVerify: true,
           denyRobots: false,

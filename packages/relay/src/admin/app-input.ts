@@ -39,12 +39,20 @@ function asPreauth(value: unknown): Preauth {
 }
 
 function asTimeouts(value: unknown, base: AppTimeouts): AppTimeouts {
-  const input = readObject(value, ['connectMs', 'headMs', 'idleMs'], 'timeouts');
+  const input = readObject(value, ['connectMs', 'headMs', 'idleMs', 'totalMs'], 'timeouts');
   return {
     connectMs: input.connectMs === undefined ? base.connectMs : asDuration(input.connectMs, 'timeouts.connectMs', 100, 10 * 60_000),
     headMs: input.headMs === undefined ? base.headMs : asDuration(input.headMs, 'timeouts.headMs', 1000, DAY),
     idleMs: input.idleMs === undefined ? base.idleMs : asDuration(input.idleMs, 'timeouts.idleMs', 0, DAY),
+    totalMs: input.totalMs === undefined ? base.totalMs : asTotal(input.totalMs),
   };
+}
+
+/** 0 (none), or a whole exchange's longest duration: at least a second, at most a week. */
+function asTotal(value: unknown): number {
+  const ms = asDuration(value, 'timeouts.totalMs', 0, 7 * DAY);
+  if (ms !== 0 && ms < 1000) throw invalid(AdminErrorCode.invalidDuration, '"timeouts.totalMs" must be 0 (no limit) or from 1s to 7d');
+  return ms;
 }
 
 function asLimits(value: unknown, base: AppLimits): AppLimits {

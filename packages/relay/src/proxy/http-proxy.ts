@@ -94,7 +94,9 @@ export function goesToPeer(ctx: ExchangeContext, app: AppConfig, req: IncomingMe
 /** Proxies one HTTP request; resolves when the exchange is over. */
 export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMessage, res: ServerResponse, requestId: string, proto: 'http' | 'https', identity: RequestIdentity): void {
   const summary: ExchangeSummary = { requestId, app, status: 0, bytesIn: 0, bytesOut: 0, startedAt: Date.now(), ...(identity.user ? { user: identity.user } : {}) };
+  let totalTimer: NodeJS.Timeout | undefined;
   const finish = (status: number, error?: string): void => {
+    clearTimeout(totalTimer);
     if (summary.status !== 0) return;
     summary.status = status;
     if (error) summary.error = error;
@@ -125,6 +127,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   };
 
   const onClientClose = (): void => {
+    clearTimeout(totalTimer);
     if (res.writableFinished) return;
     // Nothing is waiting for a head any more: do not keep the exchange alive for the app's head timeout.
     stopHeadTimer();
@@ -247,6 +250,8 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
 
   const dispatch = (): void => {
     if (ctx.forward && goesToPeer(ctx, app, req) && ctx.forward(app, req, res, requestId, proto)) {
+      // The peer runs the exchange, and its total timeout, from the same app configuration.
+      clearTimeout(totalTimer);
       summary.connectorId = 'peer-relay';
       res.on('finish', () => finish(res.statusCode));
       return;
@@ -261,5 +266,21 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
       else fail(Pages.upstream(502, 'ERR_INTERNAL', `The relay failed to forward the request (${(err as Error).message}).`));
     });
   };
+
+  // The whole exchange, queue wait included, within the app's total timeout:
+  // a 504 while no response head has gone out, else the user's response is cut
+  // short (a proxy cannot signal an error in a body it has started).
+  const total = app.timeouts.totalMs;
+  if (total > 0) {
+    totalTimer = setTimeout(() => {
+      totalTimer = undefined;
+      if (summary.status !== 0) return;
+      stopHeadTimer();
+      aborter.abort();
+      if (stream && !stream.isClosed) stream.reset(ErrorCode.UPSTREAM_TIMEOUT, `total timeout of ${total} ms`);
+      req.resume();
+      fail(Pages.totalTimeout(app.name, total));
+    }, total);
+  }
   dispatch();
 }

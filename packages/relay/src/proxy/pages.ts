@@ -4,6 +4,7 @@
  * an operator can find the log line.
  */
 import type { ServerResponse } from 'node:http';
+import { formatDuration } from '@drawbridge/shared';
 import { REQUEST_ID_HEADER } from './headers.ts';
 
 export interface ErrorPage {
@@ -81,4 +82,10 @@ export const Pages = {
   }),
   headTooLarge: (): ErrorPage => ({ status: 431, code: 'ERR_REQUEST_HEAD_TOO_LARGE', title: 'Request headers too large', detail: 'The request headers are larger than the tunnel accepts.' }),
   upstream: (status: number, code: string, detail: string): ErrorPage => ({ status, code, title: status === 504 ? 'Application timed out' : 'Application error', detail }),
+  totalTimeout: (appName: string, totalMs: number): ErrorPage => ({
+    status: 504,
+    code: 'ERR_UPSTREAM_TOTAL_TIMEOUT',
+    title: 'Application timed out',
+    detail: `The request to ${appName} did not complete within ${formatDuration(totalMs)}, the longest this application allows for one request. Try again; if it keeps happening, an administrator can raise the application's total timeout.`,
+  }),
 };

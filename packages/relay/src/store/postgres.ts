@@ -121,6 +121,10 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX sign_in_failures_failed_at ON sign_in_failures (failed_at);
     `,
   },
+  {
+    name: 'apps: total timeout of an exchange',
+    sql: 'ALTER TABLE apps ADD COLUMN total_timeout_ms BIGINT NOT NULL DEFAULT 0;',
+  },
 ];
 
 export interface PostgresStoreOptions {

@@ -124,6 +124,10 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX sign_in_failures_failed_at ON sign_in_failures (failed_at);
     `,
   },
+  {
+    name: 'apps: total timeout of an exchange',
+    sql: 'ALTER TABLE apps ADD COLUMN total_timeout_ms INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 export interface SqliteStoreOptions {

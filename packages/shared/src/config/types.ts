@@ -25,6 +25,14 @@ export interface AppTimeouts {
   headMs: number;
   /** Longest silence on a body in either direction. 0 = none (long polls, SSE). */
   idleMs: number;
+  /**
+   * Longest a whole HTTP exchange may take, from the relay receiving the
+   * request to the response's last byte (queue wait, upload and download
+   * included). 0 = none, the default: event streams, long polls and large
+   * downloads would otherwise be cut. Not applied to WebSocket upgrades.
+   * The relay enforces it (connectors do not read it).
+   */
+  totalMs: number;
 }
 
 export interface AppLimits {
@@ -60,7 +68,7 @@ export interface AppConfig {
   bearerAudience?: string | null;
 }
 
-export const DEFAULT_APP_TIMEOUTS: AppTimeouts = { connectMs: 10_000, headMs: 85_000, idleMs: 0 };
+export const DEFAULT_APP_TIMEOUTS: AppTimeouts = { connectMs: 10_000, headMs: 85_000, idleMs: 0, totalMs: 0 };
 export const DEFAULT_APP_LIMITS: AppLimits = { maxRequestBodyBytes: 0 };
 
 /** What `GET /v1/connector/config` returns to a connector. */

@@ -19,6 +19,7 @@ interface AppFlags extends Common {
   timeout?: string;
   connectTimeout?: string;
   idleTimeout?: string;
+  totalTimeout?: string;
   maxBody?: string;
   hostHeader?: string;
   clearHostHeader?: boolean;
@@ -38,6 +39,7 @@ function appFlags(command: Command): Command {
     .option('--timeout <duration>', 'time for the app to send its response head', duration)
     .option('--connect-timeout <duration>', 'time to connect to the internal URL', duration)
     .option('--idle-timeout <duration>', 'longest silence on a body (0: none)', duration)
+    .option('--total-timeout <duration>', 'longest a whole request may take, upload and download included (0: none, the default)', duration)
     .option('--max-body <size>', 'largest request body, like 10MiB (0: unlimited)', size)
     .option('--host-header <host>', 'Host header sent to the app (default: the external host)')
     .option('--insecure-skip-verify', 'do not verify the TLS certificate of an https internal URL')
@@ -63,6 +65,7 @@ function body(o: AppFlags): Record<string, unknown> {
   if (o.timeout !== undefined) timeouts.headMs = o.timeout;
   if (o.connectTimeout !== undefined) timeouts.connectMs = o.connectTimeout;
   if (o.idleTimeout !== undefined) timeouts.idleMs = o.idleTimeout;
+  if (o.totalTimeout !== undefined) timeouts.totalMs = o.totalTimeout;
   if (Object.keys(timeouts).length > 0) out.timeouts = timeouts;
   if (o.maxBody !== undefined) out.limits = { maxRequestBodyBytes: o.maxBody };
   if (o.hostHeader !== undefined) out.hostHeader = o.hostHeader;
@@ -72,6 +75,10 @@ function body(o: AppFlags): Record<string, unknown> {
   if (o.bearerAudience !== undefined) out.bearerAudience = o.bearerAudience;
   else if (o.clearBearerAudience) out.bearerAudience = null;
   return out;
+}
+
+function noneOr(ms: number): string {
+  return ms === 0 ? 'none' : formatDuration(ms);
 }
 
 function who(app: AppView): string {
@@ -93,7 +100,7 @@ function show(app: AppView, heading?: string): void {
     ['host header', app.hostHeader ?? '(external host)'],
     [
       'timeouts',
-      `connect ${formatDuration(app.timeouts.connectMs)}, response head ${formatDuration(app.timeouts.headMs)}, idle ${app.timeouts.idleMs === 0 ? 'none' : formatDuration(app.timeouts.idleMs)}`,
+      `connect ${formatDuration(app.timeouts.connectMs)}, response head ${formatDuration(app.timeouts.headMs)}, idle ${noneOr(app.timeouts.idleMs)}, total ${noneOr(app.timeouts.totalMs)}`,
     ],
     ['max body', app.limits.maxRequestBodyBytes === 0 ? 'unlimited' : `${app.limits.maxRequestBodyBytes} bytes`],
     ['tls verify', app.insecureSkipVerify ? 'no (insecure)' : 'yes'],
