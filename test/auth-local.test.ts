@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { WebSocket } from 'ws';
@@ -118,6 +119,20 @@ describe('local users, sign-in on the app host', () => {
     const page = await other.fetch(s.url('wiki.test', '/.well-known/drawbridge/signin'), { form: { ...fields, username: 'ada', password: PASSWORD } });
     assert.equal(page.status, 403);
     assert.equal(header(page, 'x-drawbridge-error'), 'ERR_SIGNIN_CSRF');
+  });
+
+  it('answers a form post that announces no body at all, rather than waiting for one', async () => {
+    // No Content-Length, no Transfer-Encoding: the listener hands the request over with its body already ended.
+    const url = new URL(s.url('wiki.test', '/'));
+    const sock = connect(Number(url.port), '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write(`POST /.well-known/drawbridge/signin HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n`);
+    let raw = '';
+    sock.setEncoding('latin1');
+    sock.on('data', (d: string) => (raw += d));
+    await once(sock, 'end', { signal: AbortSignal.timeout(10_000) });
+    assert.match(raw, /^HTTP\/1\.1 403 /);
+    assert.match(raw, /x-drawbridge-error: ERR_SIGNIN_CSRF/i);
   });
 
   it('goes only to paths on the same host after sign-in (no open redirect)', async () => {

@@ -130,6 +130,8 @@ export async function readForm(req: IncomingMessage, limit = 8 * 1024): Promise<
     req.resume();
     return undefined;
   }
+  // No body announced: the listener hands such requests over already ended, without an 'end' to come.
+  if (req.readableEnded) return new URLSearchParams();
   // Events rather than for-await: leaving a for-await early destroys the
   // request, and with it the socket the answer must go out on.
   return new Promise((resolve) => {
