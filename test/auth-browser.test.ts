@@ -2,10 +2,19 @@
  * A person's path in a real headless Chromium: open the app URL, land on the
  * sign-in page, sign in, see the app with the headers it received, sign out,
  * and be back at sign-in. Once with a local account on the central sign-in
- * host, once through a real OpenID provider's login page.
+ * host, once through a real OpenID provider's login page, where signing out
+ * also signs out at the provider (so signing in again asks for a password),
+ * unless the operator turned that off. On `*.localhost` hosts (secure
+ * contexts, so Chromium sends Fetch Metadata, and each host its own site) a
+ * sign-out link on another site ends only the relay's session, while the
+ * user's own sign-out reaches the provider across the sites of app and
+ * sign-in host.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { hashPassword } from '../packages/relay/src/auth/index.ts';
@@ -23,6 +32,13 @@ const RULES = [
 describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
   let idp: TestIdp;
   let s: AuthStack;
+  /** Per-app sign-in with `providerLogout: false`. */
+  let quiet: AuthStack;
+  /** Central sign-in on `*.localhost`: app host and sign-in host are different sites. */
+  let far: AuthStack;
+  /** Another site, with a link to the relay's sign-out. */
+  let elsewhere: http.Server;
+  let elsewhereUrl: string;
   let browser: Browser;
 
   before(async () => {
@@ -35,16 +51,51 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
       ],
       { signInHost: 'login.test', oidc: { issuer: idp.issuer, clientId: 'relay', clientSecret: 'relay-secret', scopes: ['openid', 'email', 'profile', 'groups'] } },
     );
-    idp.configure({ clients: [{ client_id: 'relay', client_secret: 'relay-secret', redirect_uris: [s.url('login.test', '/.well-known/drawbridge/callback')] }] });
+    far = await startAuthStack([{ name: 'far', externalHost: 'hello.localhost', preauth: 'oidc', headers: RULES, assignments: [{ kind: 'group', id: 'navy' }] }], {
+      signInHost: 'login.localhost',
+      oidc: { issuer: idp.issuer, clientId: 'far', clientSecret: 'far-secret', scopes: ['openid', 'email', 'profile', 'groups'] },
+    });
+    quiet = await startAuthStack([{ name: 'quiet', externalHost: 'quiet.test', preauth: 'oidc', headers: RULES, assignments: [{ kind: 'group', id: 'navy' }] }], {
+      oidc: { issuer: idp.issuer, clientId: 'quiet', clientSecret: 'quiet-secret', scopes: ['openid', 'email', 'profile', 'groups'], providerLogout: false },
+    });
+    idp.configure({
+      clients: [
+        {
+          client_id: 'relay',
+          client_secret: 'relay-secret',
+          redirect_uris: [s.url('login.test', '/.well-known/drawbridge/callback')],
+          post_logout_redirect_uris: [s.url('login.test', '/.well-known/drawbridge/signedout')],
+        },
+        { client_id: 'quiet', client_secret: 'quiet-secret', redirect_uris: [quiet.url('quiet.test', '/.well-known/drawbridge/callback')] },
+        {
+          client_id: 'far',
+          client_secret: 'far-secret',
+          redirect_uris: [far.url('login.localhost', '/.well-known/drawbridge/callback')],
+          post_logout_redirect_uris: [far.url('login.localhost', '/.well-known/drawbridge/signedout')],
+        },
+      ],
+    });
+    elsewhere = http.createServer((_req, res) => {
+      const html = `<!doctype html><title>elsewhere</title><a id="out" href="${far.url('hello.localhost', '/.well-known/drawbridge/signout')}">Free prize</a>`;
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(html) });
+      res.end(html);
+    });
+    elsewhere.listen(0, '127.0.0.1');
+    await once(elsewhere, 'listening');
+    elsewhereUrl = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/`;
     await s.store.createUser({ name: 'ada@example.com', passwordHash: await hashPassword('pa55 word', { logN: 10 }), groups: ['staff'] });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--host-resolver-rules=MAP *.test 127.0.0.1'],
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--host-resolver-rules=MAP *.test 127.0.0.1, MAP *.localhost 127.0.0.1'],
     });
   });
   after(async () => {
     await browser?.close();
     await s?.close();
+    await quiet?.close();
+    await far?.close();
+    elsewhere?.closeAllConnections();
+    await new Promise<void>((r) => (elsewhere ? elsewhere.close(() => r()) : r()));
     await idp?.close();
   });
 
@@ -83,7 +134,7 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
     await context.close();
   });
 
-  it('signs in through the identity provider’s login page and back to the app', async () => {
+  it('signs in through the identity provider’s login page, signs out there too, and must give the password again', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(s.url('hello.test', '/page/start'));
@@ -96,9 +147,88 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
     assert.equal(headers['x-remote-name'], 'Grace Hopper');
     assert.equal(headers['x-remote-groups'], 'navy');
 
+    // The relay ends its session, then the provider asks whether to end its own.
+    await page.click('#signout');
+    await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/session/end?`));
+    assert.equal(await page.textContent('h1'), 'Sign out of the test IdP?');
+    assert.deepEqual(
+      (await context.cookies()).filter((c) => c.name === 'drawbridge_session').map((c) => c.domain),
+      [],
+      'the relay cleared its cookies on the app host and the sign-in host before leaving',
+    );
+    await page.click('#idp-logout-yes');
+    await page.waitForURL((url) => url.host === `login.test:${s.port}` && url.pathname === '/.well-known/drawbridge/signedout');
+    assert.equal(await page.textContent('h1'), 'You have signed out of hello');
+
+    // Signing in again now takes the password at the provider: its session is gone.
+    await page.click('text=Sign in again');
+    await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/interaction/`));
+    await page.fill('#idp-login', 'grace');
+    await page.click('#idp-submit');
+    await page.waitForURL(s.url('hello.test', '/'));
+    await context.close();
+  });
+
+  it('with provider logout off, signs out of the relay only, and “Sign in again” passes the provider without a password', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const visited: string[] = [];
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) visited.push(frame.url());
+    });
+    await page.goto(quiet.url('quiet.test', '/page/start'));
+    await page.fill('#idp-login', 'grace');
+    await page.click('#idp-submit');
+    await page.waitForURL(quiet.url('quiet.test', '/page/start'));
+
     await page.click('#signout');
     await page.waitForURL((url) => url.pathname === '/.well-known/drawbridge/signout');
-    assert.equal(await page.textContent('h1'), 'You have signed out of hello');
+    assert.equal(await page.textContent('h1'), 'You have signed out of quiet');
+    visited.length = 0;
+    await page.click('text=Sign in again');
+    await page.waitForURL(quiet.url('quiet.test', '/'));
+    assert.ok(!visited.some((u) => u.startsWith(idp.issuer)), `never stopped at the provider: ${visited.join(' ')}`);
+    await context.close();
+  });
+  it('across sites: the user’s own sign-out reaches the provider; a link on another site ends only the relay session', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    /** `Sec-Fetch-Site` of each host's sign-out request, as Chromium sent it. */
+    const fetchSite = new Map<string, Promise<string | undefined>>();
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/.well-known/drawbridge/signout') fetchSite.set(url.host, request.allHeaders().then((h) => h['sec-fetch-site']));
+    });
+    const signIn = async (password: boolean): Promise<void> => {
+      await page.goto(far.url('hello.localhost', '/page/start'));
+      if (password) {
+        await page.fill('#idp-login', 'grace');
+        await page.click('#idp-submit');
+      }
+      await page.waitForURL(far.url('hello.localhost', '/page/start'));
+    };
+    await signIn(true);
+
+    // The user's click: same-origin on the app host, cross-site by the time it reaches login.localhost, vouched for by the app host.
+    await page.click('#signout');
+    await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/session/end?`));
+    assert.equal(await fetchSite.get(`hello.localhost:${far.port}`), 'same-origin');
+    assert.equal(await fetchSite.get(`login.localhost:${far.port}`), 'cross-site', 'Chromium sent Fetch Metadata and saw two sites');
+    await page.click('#idp-logout-yes');
+    await page.waitForURL((url) => url.host === `login.localhost:${far.port}` && url.pathname === '/.well-known/drawbridge/signedout');
+    assert.equal(await page.textContent('h1'), 'You have signed out of far');
+
+    // Another site's link: the relay session ends, the provider's stays, and the page says so.
+    await signIn(true);
+    fetchSite.clear();
+    await page.goto(elsewhereUrl);
+    await page.click('#out');
+    await page.waitForURL((url) => url.host === `login.localhost:${far.port}` && url.pathname === '/.well-known/drawbridge/signout');
+    assert.equal(await fetchSite.get(`hello.localhost:${far.port}`), 'cross-site');
+    assert.equal(await page.textContent('h1'), 'You have signed out of far');
+    assert.match((await page.textContent('.notice'))!, /started from another site/);
+    await page.click('text=Sign in again');
+    await page.waitForURL(far.url('hello.localhost', '/'));
     await context.close();
   });
 });

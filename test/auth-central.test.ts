@@ -251,10 +251,11 @@ describe('OIDC through a central sign-in host', () => {
     await opened;
     const closed = once(s.events, 'sse-close');
 
-    const out = await ua.navigate(s.url('hello.test', '/.well-known/drawbridge/signout'));
-    assert.equal(out.status, 200);
-    assert.match(out.body, /You have signed out of hello/);
+    // The provider's own sign-out is test/auth-provider-logout.test.ts's: stop at its door.
+    const out = await ua.navigate(s.url('hello.test', '/.well-known/drawbridge/signout'), {}, (location) => location.startsWith(`${idp.issuer}/session/end`));
+    assert.equal(out.status, 302);
     assert.ok(out.chain[1]!.startsWith(s.url('login.test', '/.well-known/drawbridge/signout')));
+    assert.ok(out.chain[2]!.startsWith(`${idp.issuer}/session/end?`), out.chain.join('\n'));
     await closed;
     for (const [host, cookie] of [['hello.test', helloCookie], ['board.test', boardCookie]] as const) {
       const res = await request(`http://127.0.0.1:${s.port}/`, { headers: { host: `${host}:${s.port}`, cookie }, dispatcher: client });

@@ -78,7 +78,7 @@ describe('OIDC client against a real provider', () => {
     assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(url.searchParams.get('state'), start.state);
     assert.equal(url.searchParams.get('nonce'), start.nonce);
-    const claims = await client.completeSignIn(await authorize(start.url), REDIRECT, start);
+    const { claims } = await client.completeSignIn(await authorize(start.url), REDIRECT, start);
     const id = identityFromClaims(claims);
     assert.equal(id.sub, 'ada');
     assert.equal(id.email, 'ada@example.com');

@@ -3,7 +3,9 @@
  * loopback port, with its own RSA signing key, a user directory the test
  * fills, JWT access tokens for resource indicators (bearer tests), and a
  * login page: it signs the next user in at once when `autoLogin` is set
- * (HTTP-level tests), or shows a form a browser fills in.
+ * (HTTP-level tests), or shows a form a browser fills in. Its
+ * `end_session_endpoint` (RP-initiated logout) asks the user to confirm, as
+ * the specification requires without an `id_token_hint`.
  */
 import http from 'node:http';
 import { once } from 'node:events';
@@ -37,12 +39,21 @@ export interface TestIdp {
 export interface IdpOptions {
   clients: ClientMetadata[];
   idTokenTtlSec?: number;
+  /** RP-initiated logout (`end_session_endpoint` in discovery); default on, as in oidc-provider. */
+  rpInitiatedLogout?: boolean;
 }
 
 function loginPage(uid: string): string {
   return `<!doctype html><html><head><title>Test IdP sign-in</title></head><body><h1>Test IdP</h1>
 <form method="post" action="/interaction/${uid}/login"><label>Login <input name="login" id="idp-login"></label>
 <button type="submit" id="idp-submit">Sign in at IdP</button></form></body></html>`;
+}
+
+/** The provider's "sign out here too?" question; `form` is oidc-provider's own (it carries the XSRF token). */
+function logoutPage(form: string): string {
+  return `<!doctype html><html><head><title>Test IdP sign-out</title></head><body><h1>Sign out of the test IdP?</h1>${form}
+<button type="submit" form="op.logoutForm" name="logout" value="yes" id="idp-logout-yes">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm" id="idp-logout-no">No, stay signed in</button></body></html>`;
 }
 
 async function readBody(req: http.IncomingMessage): Promise<URLSearchParams> {
@@ -78,6 +89,12 @@ export async function startIdp(opts?: IdpOptions): Promise<TestIdp> {
       ttl: { IdToken: opts.idTokenTtlSec ?? 3600, AccessToken: 3600, ClientCredentials: 3600, Interaction: 600, Session: 3600, Grant: 3600 },
       features: {
         devInteractions: { enabled: false },
+        rpInitiatedLogout: {
+          enabled: opts.rpInitiatedLogout ?? true,
+          logoutSource: (ctx, form) => {
+            ctx.body = logoutPage(form);
+          },
+        },
         clientCredentials: { enabled: true },
         resourceIndicators: {
           enabled: true,

@@ -35,6 +35,15 @@ describe('relay configuration', () => {
     assert.equal(loadRelayConfig({ file: json, env: {} }).tunnel.streamWindow, 1024 * 1024);
   });
 
+  it('signs out at the OIDC provider unless oidc.providerLogout turns it off (file or DRAWBRIDGE_OIDC_PROVIDER_LOGOUT)', () => {
+    assert.equal(loadRelayConfig({ env: {} }).oidc.providerLogout, true);
+    assert.equal(loadRelayConfig({ env: { DRAWBRIDGE_OIDC_PROVIDER_LOGOUT: 'false' } }).oidc.providerLogout, false);
+    const yaml = file('relay.yaml', 'oidc:\n  providerLogout: false\n');
+    assert.equal(loadRelayConfig({ file: yaml, env: {} }).oidc.providerLogout, false);
+    assert.equal(loadRelayConfig({ file: yaml, env: { DRAWBRIDGE_OIDC_PROVIDER_LOGOUT: 'true' } }).oidc.providerLogout, true);
+    assert.throws(() => loadRelayConfig({ env: { DRAWBRIDGE_OIDC_PROVIDER_LOGOUT: 'sometimes' } }), (err: { code?: string; message?: string }) => err.code === 'ERR_CONFIG' && /oidc\.providerLogout .*DRAWBRIDGE_OIDC_PROVIDER_LOGOUT.*true or false/.test(err.message ?? ''));
+  });
+
   it('names the key, the source and the problem', () => {
     const cases: Array<[() => unknown, RegExp]> = [
       [() => loadRelayConfig({ env: { DRAWBRIDGE_QUEUE_MAX_WAIT: 'soon' } }), /queue\.maxWait .*DRAWBRIDGE_QUEUE_MAX_WAIT/],

@@ -27,6 +27,7 @@ import { identityFromClaims } from './oidc.ts';
 import { forbiddenPage, homePage } from './pages.ts';
 import { safeReturnPath } from './redirects.ts';
 import { SignInFlows } from './sign-in.ts';
+import { SignOutFlows } from './sign-out.ts';
 
 export type { AccessGateOptions } from './context.ts';
 
@@ -64,6 +65,7 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
   await ctx.codec.ready();
   await ctx.signer.jwks();
   const flows = new SignInFlows(ctx);
+  const signOut = new SignOutFlows(ctx);
   const acceptedTokens = new Map<string, number>();
   const grants = new RecentGrants({
     clock: ctx.clock,
@@ -271,7 +273,8 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     if (action === 'signin' && method === 'POST' && (central || ctx.signInHost === undefined)) return flows.submitLocal(site, app, req, res, requestId);
     if (action === 'callback' && get && (central || ctx.signInHost === undefined)) return flows.callback(site, req, res, requestId, q);
     if (action === 'handoff' && get && !central && ctx.signInHost !== undefined) return flows.acceptHandoff(app!, req, res, requestId, q);
-    if (action === 'signout' && (get || method === 'POST')) return flows.signOut(site, app, req, res, requestId, q);
+    if (action === 'signout' && (get || method === 'POST')) return signOut.signOut(site, app, req, res, requestId, q);
+    if (action === 'signedout' && get && (central || ctx.signInHost === undefined)) return signOut.signedOut(site, app, req, res, requestId, q);
     if (action === '' && central && get) return sendHtml(res, homePage(requestId), requestId, { status: 200 });
     sendErrorPage(res, { status: 404, code: 'ERR_NOT_FOUND', title: 'Not found', detail: 'There is no such page of the relay.' }, requestId);
   }

@@ -153,6 +153,16 @@ export async function readForm(req: IncomingMessage, limit = 8 * 1024): Promise<
   });
 }
 
+/**
+ * Whether the browser says another site started this request (Fetch
+ * Metadata `Sec-Fetch-Site: cross-site`, a link or form on another site, or
+ * a redirect chain that passed through one). Browsers send it over HTTPS;
+ * without it the answer is no.
+ */
+export function isCrossSite(req: IncomingMessage): boolean {
+  return req.headers['sec-fetch-site'] === 'cross-site';
+}
+
 /** Whether a browser navigates here (a redirect to sign-in helps) rather than a script or an API client. */
 export function isNavigation(req: IncomingMessage): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;

@@ -3,7 +3,8 @@
  * (Entra ID, Okta, Google, Keycloak, Dex): discovery from the issuer URL,
  * authorization code flow with PKCE (S256), state and nonce, and ID tokens and
  * bearer access tokens verified with jose against the provider's JWKS
- * (signature, issuer, audience, expiry, nonce). Nothing provider-specific.
+ * (signature, issuer, audience, expiry, nonce), and RP-initiated logout at the
+ * provider's `end_session_endpoint`. Nothing provider-specific.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
@@ -26,6 +27,12 @@ export interface OidcOptions {
   clockToleranceSec?: number;
   /** Timeout of each call to the provider (default 10 s). */
   requestTimeoutMs?: number;
+  /**
+   * After sign-out, send the browser on to the provider's `end_session_endpoint`
+   * (OpenID Connect RP-Initiated Logout 1.0) so that its session ends too.
+   * Default true; without such an endpoint in discovery, sign-out stays at the relay.
+   */
+  providerLogout?: boolean;
 }
 
 interface Discovery {
@@ -34,6 +41,7 @@ interface Discovery {
   token_endpoint: string;
   jwks_uri: string;
   userinfo_endpoint?: string;
+  end_session_endpoint?: unknown;
   token_endpoint_auth_methods_supported?: string[];
   id_token_signing_alg_values_supported?: string[];
 }
@@ -170,8 +178,53 @@ export class OidcClient {
     return { url: url.href, ...start };
   }
 
-  /** Trades the code for tokens and returns the verified ID token's claims (merged with userinfo when configured). */
-  async completeSignIn(code: string, redirectUri: string, expected: { nonce: string; verifier: string }): Promise<JWTPayload> {
+  /**
+   * Where to send the browser so that the provider ends its own session
+   * (RP-Initiated Logout 1.0), or undefined when the provider's discovery
+   * document names no `end_session_endpoint`. The provider sends the browser
+   * back to `postLogoutRedirectUri` (which must be registered there) with
+   * `state`. `idTokenHint` is the ID token of the session when the relay
+   * could keep it; `client_id` is always sent, so the provider can check the
+   * redirect URI without it (it then asks the user to confirm). Throws
+   * `AuthError` (`ERR_OIDC_UNAVAILABLE`) when discovery fails or the endpoint
+   * is not a usable URL.
+   *
+   * @example
+   * const url = await oidc.endSessionUrl('https://login.example.com/.well-known/drawbridge/signedout', state, idToken);
+   * if (url) redirect(res, url, requestId, cookies);
+   */
+  async endSessionUrl(postLogoutRedirectUri: string, state: string, idTokenHint?: string): Promise<string | undefined> {
+    const { doc } = await this.metadata();
+    const endpoint = doc.end_session_endpoint;
+    if (endpoint === undefined || endpoint === null) return undefined;
+    let url: URL | undefined;
+    try {
+      url = typeof endpoint === 'string' ? new URL(endpoint) : undefined;
+    } catch {
+      url = undefined;
+    }
+    // An https issuer with a plain-http logout endpoint would be a downgrade; http is for test providers only.
+    const allowed = new URL(this.opts.issuer).protocol === 'https:' ? ['https:'] : ['https:', 'http:'];
+    if (!url || !allowed.includes(url.protocol) || url.username !== '' || url.password !== '') {
+      throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document's end_session_endpoint is not an ${allowed.length === 1 ? 'https' : 'http(s)'} URL`);
+    }
+    const q = url.searchParams;
+    if (idTokenHint !== undefined) q.set('id_token_hint', idTokenHint);
+    q.set('client_id', this.opts.clientId);
+    q.set('post_logout_redirect_uri', postLogoutRedirectUri);
+    q.set('state', state);
+    return url.href;
+  }
+
+  /** Whether sign-out goes on to the provider: not turned off, and discovery names an `end_session_endpoint`. False when discovery fails. */
+  async offersLogout(): Promise<boolean> {
+    if (this.opts.providerLogout === false) return false;
+    const meta = await this.metadata().catch(() => undefined);
+    return meta !== undefined && meta.doc.end_session_endpoint !== undefined && meta.doc.end_session_endpoint !== null;
+  }
+
+  /** Trades the code for tokens; returns the verified ID token's claims (merged with userinfo when configured) and the ID token itself. */
+  async completeSignIn(code: string, redirectUri: string, expected: { nonce: string; verifier: string }): Promise<{ claims: JWTPayload; idToken: string }> {
     const { doc } = await this.metadata();
     const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: expected.verifier });
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
@@ -199,9 +252,9 @@ export class OidcClient {
     if (this.opts.fetchUserinfo && doc.userinfo_endpoint && typeof accessToken === 'string') {
       const info = await this.fetchJson(doc.userinfo_endpoint, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } }).catch(() => undefined);
       // Userinfo for another subject would be a provider bug or an attack: ignore it.
-      if (info?.status === 200 && info.body.sub === claims.sub) return { ...info.body, ...claims };
+      if (info?.status === 200 && info.body.sub === claims.sub) return { claims: { ...info.body, ...claims }, idToken };
     }
-    return claims;
+    return { claims, idToken };
   }
 
   /**

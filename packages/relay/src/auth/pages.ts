@@ -60,11 +60,18 @@ Ask your administrator to assign it, or sign in with another account.</p>
   );
 }
 
-export function signedOutPage(appName: string | undefined, signInUrl: string | undefined, requestId: string): string {
+/** What the signed-out page adds when sign-out did not reach the provider; `code` when that was an error. */
+export interface SignedOutNote {
+  text: string;
+  code?: string;
+}
+
+export function signedOutPage(appName: string | undefined, signInUrl: string | undefined, requestId: string, note?: SignedOutNote): string {
   return layout(
     'Signed out',
     `<h1>You have signed out${appName ? ` of ${escapeHtml(appName)}` : ''}</h1>
 <p>Your session has ended and its open connections were closed.</p>
+${note ? `<p class="${note.code ? 'error' : 'notice'}" role="${note.code ? 'alert' : 'status'}">${escapeHtml(note.text)}</p>` : ''}${note?.code ? `<p class="meta">Error <code>${escapeHtml(note.code)}</code></p>` : ''}
 ${signInUrl ? `<p><a class="button" href="${escapeHtml(signInUrl)}">Sign in again</a></p>` : ''}`,
     requestId,
   );

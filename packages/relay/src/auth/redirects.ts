@@ -3,8 +3,10 @@
  * application's host, on the scheme and port the relay serves (no open
  * redirect). Anything else is refused, never "fixed up".
  */
+import type { IncomingMessage } from 'node:http';
 import type { AppConfig } from '@drawbridge/shared';
 import type { AppCatalog } from '../catalog.ts';
+import { isSecure, portSuffix } from './http.ts';
 
 const MAX_RETURN = 4096;
 // eslint-disable-next-line no-control-regex -- controls and backslashes are what browsers reinterpret
@@ -52,4 +54,11 @@ export function safeReturnUrl(value: string | null | undefined, catalog: AppCata
   const app = catalog.findByHost(url.hostname.toLowerCase());
   if (!app || app.preauth === 'passthrough') return undefined;
   return { url, app };
+}
+
+/** `safeReturnUrl` on the scheme and port of the listener `req` came in on. */
+export function returnTargetFor(req: IncomingMessage, value: string | null | undefined, catalog: AppCatalog): ReturnTarget | undefined {
+  const secure = isSecure(req);
+  const port = portSuffix(req).slice(1);
+  return safeReturnUrl(value, catalog, secure ? 'https' : 'http', port === (secure ? '443' : '80') ? '' : port);
 }

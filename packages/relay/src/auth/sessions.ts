@@ -1,7 +1,9 @@
 /**
  * Sealed tokens of user access: the session cookie, the handoff token that
- * carries a sign-in from the central host to an app's host, and the sign-in
- * state cookie of an OIDC flow. All three are JWTs encrypted with JWE
+ * carries a sign-in from the central host to an app's host, the sign-in
+ * state cookie of an OIDC flow, and the three tokens of a sign-out at the
+ * provider (the kept ID token, the app host's word to the central host, the
+ * `state` of the provider's round trip). All are JWTs encrypted with JWE
  * (`dir` + A256GCM, so authenticated too) under a rotating key named by `kid`,
  * bound by `aud` to the one host they were issued for and by the JWE `typ`
  * header to their purpose, so one can never stand in for another.
@@ -51,8 +53,32 @@ export interface FlowData {
   handoffState?: string;
 }
 
-type Purpose = 'session' | 'handoff' | 'flow';
-const TYP: Record<Purpose, string> = { session: 'drawbridge-session+jwt', handoff: 'drawbridge-handoff+jwt', flow: 'drawbridge-flow+jwt' };
+/** The ID token of an OIDC session, kept (in a cookie of the relay's own path) for the `id_token_hint` of its sign-out at the provider. */
+export interface IdTokenHintData {
+  sid: string;
+  idToken: string;
+}
+
+/** What an app host tells the central host when the user signed out there (not a request from another site). */
+export interface SignOutHopData {
+  sid: string;
+}
+
+/** A sign-out at the provider in progress: the `state` the provider hands back to the post-logout page. */
+export interface LogoutData {
+  /** Where "Sign in again" leads: an app URL (central host) or a path (app host); '' for nowhere. */
+  returnTo: string;
+}
+
+type Purpose = 'session' | 'handoff' | 'flow' | 'hint' | 'hop' | 'logout';
+const TYP: Record<Purpose, string> = {
+  session: 'drawbridge-session+jwt',
+  handoff: 'drawbridge-handoff+jwt',
+  flow: 'drawbridge-flow+jwt',
+  hint: 'drawbridge-id-hint+jwt',
+  hop: 'drawbridge-signout-hop+jwt',
+  logout: 'drawbridge-logout+jwt',
+};
 
 export const sessionKeyCodec: KeyCodec<Uint8Array> = {
   generate: async () => randomBytes(32).toString('base64url'),
@@ -179,6 +205,40 @@ export class SessionCodec {
       throw new AuthError(AuthErrorCode.sessionInvalid, 'the sign-in state lacks its fields');
     }
     return d as FlowData;
+  }
+
+  /** Lives as long as the session it belongs to. */
+  sealIdTokenHint(hint: IdTokenHintData, host: string, expiresAt: number): Promise<string> {
+    return this.seal('hint', hint, host, expiresAt);
+  }
+
+  async openIdTokenHint(token: string, host: string): Promise<IdTokenHintData> {
+    const { data } = await this.open('hint', token, host);
+    const d = data as Partial<IdTokenHintData> | undefined;
+    if (!d || typeof d.sid !== 'string' || typeof d.idToken !== 'string') throw new AuthError(AuthErrorCode.sessionInvalid, 'the kept ID token lacks its fields');
+    return { sid: d.sid, idToken: d.idToken };
+  }
+
+  sealSignOutHop(hop: SignOutHopData, host: string, ttlMs: number): Promise<string> {
+    return this.seal('hop', hop, host, this.clock() + ttlMs);
+  }
+
+  async openSignOutHop(token: string, host: string): Promise<SignOutHopData> {
+    const { data } = await this.open('hop', token, host);
+    const d = data as Partial<SignOutHopData> | undefined;
+    if (!d || typeof d.sid !== 'string') throw new AuthError(AuthErrorCode.sessionInvalid, 'the sign-out hop lacks its fields');
+    return { sid: d.sid };
+  }
+
+  sealLogout(logout: LogoutData, host: string, ttlMs: number): Promise<string> {
+    return this.seal('logout', logout, host, this.clock() + ttlMs);
+  }
+
+  async openLogout(token: string, host: string): Promise<LogoutData> {
+    const { data } = await this.open('logout', token, host);
+    const d = data as Partial<LogoutData> | undefined;
+    if (!d || typeof d.returnTo !== 'string') throw new AuthError(AuthErrorCode.sessionInvalid, 'the sign-out state lacks its fields');
+    return { returnTo: d.returnTo };
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The sign-in flows, on the central sign-in host or on an app's own host:
- * local form, OIDC authorization code flow, the handoff of a central session
- * to an app host, and sign-out.
+ * local form, OIDC authorization code flow, and the handoff of a central
+ * session to an app host. Sign-out is sign-out.ts.
  *
  * Central sign-in, step by step: the app host A sets a one-time state cookie
  * (`hs_<st>`) and sends the browser to S/signin?rd=<A URL>&st=<st>; S signs
@@ -17,13 +17,14 @@ import type { AppConfig } from '@drawbridge/shared';
 import { clientAddress } from '../proxy/http-proxy.ts';
 import type { AuthContext } from './context.ts';
 import { AuthError, AuthErrorCode, RateLimitedError } from './errors.ts';
-import { isSecure, originFor, portSuffix, readCookie, readForm, redirect, RELAY_PATH, sendHtml, serializeCookie } from './http.ts';
+import { isSecure, originFor, readCookie, readForm, redirect, RELAY_PATH, sendHtml, serializeCookie } from './http.ts';
 import { identityFromClaims } from './oidc.ts';
-import { signedOutPage, signInErrorPage, signInPage } from './pages.ts';
-import { type ReturnTarget, safeReturnPath, safeReturnUrl } from './redirects.ts';
+import { signInErrorPage, signInPage } from './pages.ts';
+import { returnTargetFor, type ReturnTarget, safeReturnPath } from './redirects.ts';
 import { fitSession } from './session-fit.ts';
 import { newSessionId, type SessionData } from './sessions.ts';
 import { pruneExpired } from './revocations.ts';
+import { idTokenHintCookie } from './sign-out.ts';
 
 /** The host a flow runs on: the central sign-in host, or the app's own. */
 interface Site {
@@ -61,14 +62,8 @@ export class SignInFlows {
     sendHtml(res, signInErrorPage(code, detail, retry, requestId), requestId, { status, headers: { 'x-drawbridge-error': code, ...extra.headers }, cookies: extra.cookies ?? [] });
   }
 
-  private scheme(req: IncomingMessage): 'http' | 'https' {
-    return isSecure(req) ? 'https' : 'http';
-  }
-
   private returnUrl(req: IncomingMessage, value: string | null | undefined): ReturnTarget | undefined {
-    const port = portSuffix(req).slice(1);
-    const defaultPort = isSecure(req) ? '443' : '80';
-    return safeReturnUrl(value, this.ctx.catalog, this.scheme(req), port === defaultPort ? '' : port);
+    return returnTargetFor(req, value, this.ctx.catalog);
   }
 
   /** Sends an unauthenticated browser to sign in, remembering where it wanted to go. */
@@ -179,12 +174,15 @@ export class SignInFlows {
     const address = clientAddress(req);
     const retry = site.central ? new URL(dest.returnTo).origin + '/' : dest.returnTo;
     let session: SessionData;
+    let idToken: string;
     try {
       const error = q.get('error');
       if (error !== null) throw new AuthError(AuthErrorCode.oidcProviderError, `the identity provider refused the sign-in (${error.slice(0, 100)})`);
       const code = q.get('code');
       if (!code) throw new AuthError(AuthErrorCode.badState, 'the sign-in response carries no code');
-      const claims = await oidc.completeSignIn(code, `${originFor(req, site.host)}${RELAY_PATH}callback`, flow);
+      const tokens = await oidc.completeSignIn(code, `${originFor(req, site.host)}${RELAY_PATH}callback`, flow);
+      const { claims } = tokens;
+      idToken = tokens.idToken;
       const id = identityFromClaims(claims, oidc.opts.groupsClaim);
       const expiresAt = Math.min(this.ctx.clock() + this.ctx.maxAgeMs, (claims.exp ?? 0) * 1000);
       session = { sid: newSessionId(), kind: 'oidc', ...id, expiresAt };
@@ -195,7 +193,8 @@ export class SignInFlows {
       return this.fail(res, requestId, status, err.code, `Signing in with the identity provider failed: ${err.message}.`, retry, { cookies: clear });
     }
     await this.ctx.audit.record({ type: 'user.signin', outcome: 'success', actor: session.sub, app: dest.app.id, address, requestId, details: { method: 'oidc', email: session.email ?? null } });
-    return this.signedIn(site, dest, session, req, res, requestId, clear);
+    const hint = await idTokenHintCookie(this.ctx, req, site.host, session, idToken);
+    return this.signedIn(site, dest, session, req, res, requestId, clear, hint);
   }
 
   private destination(site: Site, req: IncomingMessage, returnTo: string, handoffState: string | undefined): Destination | undefined {
@@ -207,13 +206,14 @@ export class SignInFlows {
     return target && handoffState ? { app: target.app, returnTo: target.url.href, handoffState } : undefined;
   }
 
-  /** A new session: set the cookie of this host, then go on (handoff from the central host). */
-  private async signedIn(site: Site, dest: Destination, session: SessionData, req: IncomingMessage, res: ServerResponse, requestId: string, cookies: string[] = []): Promise<void> {
+  /** A new session: set the cookie of this host (and the kept ID token, `hint`), then go on (handoff from the central host). */
+  private async signedIn(site: Site, dest: Destination, session: SessionData, req: IncomingMessage, res: ServerResponse, requestId: string, cookies: string[] = [], hint?: string): Promise<void> {
     const fitted = await fitSession(this.ctx.codec, session, site.host, site.central ? undefined : dest.app);
     if (!fitted) {
       return this.fail(res, requestId, 500, AuthErrorCode.sessionTooLarge, 'Your account carries more groups and claims than fit in a session cookie. An administrator can reduce what the identity provider sends.', undefined, { cookies });
     }
     cookies.push(this.ctx.sessionCookie(req, fitted.token, session.expiresAt));
+    if (hint !== undefined) cookies.push(hint);
     if (!site.central) return redirect(res, dest.returnTo, requestId, cookies);
     return this.handoff(req, res, requestId, fitted.session, { url: new URL(dest.returnTo), app: dest.app }, dest.handoffState!, cookies);
   }
@@ -255,23 +255,5 @@ export class SignInFlows {
   /** Deletes the records of handoff tokens that have expired anyway; returns how many. */
   async pruneHandoffs(): Promise<number> {
     return (await pruneExpired(this.ctx.store, HANDOFF_PREFIX, this.ctx.clock())).length;
-  }
-
-  /** GET or POST signout, on an app host or the central host. */
-  async signOut(site: Site, app: AppConfig | undefined, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams): Promise<void> {
-    const read = await this.ctx.readSession(req, site.host, app?.preauth);
-    const cookies = [this.ctx.clearSessionCookie(req)];
-    if ('session' in read) {
-      const closed = await this.ctx.endSession(read.session);
-      await this.ctx.audit.record({ type: 'user.signout', outcome: 'success', actor: read.session.sub, app: app?.id ?? null, address: clientAddress(req), requestId, details: { method: read.session.kind, closedStreams: closed } });
-    }
-    if (!site.central && this.ctx.signInHost !== undefined) {
-      const back = `${originFor(req, site.host)}/`;
-      return redirect(res, `${originFor(req, this.ctx.signInHost)}${RELAY_PATH}signout?rd=${encodeURIComponent(back)}`, requestId, cookies);
-    }
-    const target = site.central ? this.returnUrl(req, q.get('rd')) : undefined;
-    const name = site.central ? target?.app.name : app?.name;
-    const again = site.central ? target?.url.href : '/';
-    sendHtml(res, signedOutPage(name, again, requestId), requestId, { status: 200, cookies });
   }
 }

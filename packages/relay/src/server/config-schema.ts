@@ -56,6 +56,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'auth.assertionTtl', type: 'duration', default: 120000, min: 10000, doc: 'Lifetime of one identity assertion.' },
   { key: 'auth.assertionReuse', type: 'duration', default: 60000, min: 0, doc: 'How long a signed assertion is reused for the same user and app (at most half of `auth.assertionTtl`); `0` signs one per request, at a cost in throughput.' },
   { key: 'oidc.groupsClaim', type: 'string', default: 'groups', doc: 'Claim holding the user\'s groups (a dotted path reads nested claims, e.g. `realm_access.roles`).' },
+  { key: 'oidc.providerLogout', type: 'bool', default: true, doc: 'After sign-out, send the browser to the provider\'s `end_session_endpoint` (RP-initiated logout) so the provider\'s session ends too; register `https://<sign-in host or app host>/.well-known/drawbridge/signedout` as a post-logout redirect URI there. Ignored when discovery names no such endpoint; `false` ends only the relay\'s session.' },
 
   { key: 'cluster.advertiseUrl', type: 'string', default: null, doc: 'Several relays on one PostgreSQL: the URL at which the other relays reach this relay\'s public listener (`http://10.0.0.4:8080`). A relay with no tunnel of an app\'s connector group forwards the request to a relay that has one. Default: the public listener\'s address when it is a specific one; forwarding is off when it listens on all addresses and this is not set.' },
 

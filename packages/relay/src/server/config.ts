@@ -34,7 +34,7 @@ export interface RelayConfig {
   };
   ca: { certFile: string | null; keyFile: string | null };
   auth: { signInHost: string | null; sessionMaxAge: number; loginAttemptsPerUser: number; loginAttemptsPerAddress: number; assertionIssuer: string; assertionTtl: number; assertionReuse: number };
-  oidc: { issuer: string | null; clientId: string | null; clientSecret: string | null; scopes: string[]; groupsClaim: string; fetchUserinfo: boolean };
+  oidc: { issuer: string | null; clientId: string | null; clientSecret: string | null; scopes: string[]; groupsClaim: string; fetchUserinfo: boolean; providerLogout: boolean };
   cluster: { advertiseUrl: string | null };
   admin: { listen: ListenAddr };
   tunnel: { maxStreams: number; streamWindow: number; maxStreamWindow: number; windowBudget: number; maxFrameSize: number; pingInterval: number; pingTimeout: number };

@@ -136,6 +136,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
               scopes: config.oidc.scopes,
               groupsClaim: config.oidc.groupsClaim,
               fetchUserinfo: config.oidc.fetchUserinfo,
+              providerLogout: config.oidc.providerLogout,
             },
           }
         : {}),

@@ -1,0 +1,183 @@
+/**
+ * Sign-out, on an app host or the central sign-in host. The relay ends its
+ * session (revocation, `user.signout`, open exchanges closed, cookies cleared
+ * on the app host and then the central host); then, for a browser that signed
+ * in with OIDC, it sends the browser to the provider's `end_session_endpoint`
+ * (OpenID Connect RP-Initiated Logout 1.0) so that the provider's session
+ * ends too, and the provider sends it back to `signedout`.
+ *
+ * The provider step carries the session's ID token as `id_token_hint` when the
+ * relay could keep it: sealed in a cookie of the relay's own path on the host
+ * that ran the sign-in, never in the session cookie. With a hint a provider
+ * may end its session without asking the user, so the step is taken only for
+ * a sign-out the browser does not report as started by another site (Fetch
+ * Metadata): a page elsewhere can still end the relay's session, as before,
+ * but not the provider's. With central sign-in the app host sees the user's
+ * click and vouches for it to the central host with a sealed, short-lived
+ * hop token, since the redirect between them may itself be cross-site.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppConfig } from '@drawbridge/shared';
+import { clientAddress } from '../proxy/http-proxy.ts';
+import type { AuthContext, SessionRead } from './context.ts';
+import { AuthError, AuthErrorCode } from './errors.ts';
+import { isCrossSite, isSecure, originFor, readCookie, redirect, RELAY_PATH, sendHtml, serializeCookie } from './http.ts';
+import { type SignedOutNote, signedOutPage } from './pages.ts';
+import { returnTargetFor, safeReturnPath } from './redirects.ts';
+import { MAX_COOKIE_VALUE } from './session-fit.ts';
+import type { IdTokenHintData, SessionData } from './sessions.ts';
+
+/** The host a flow runs on: the central sign-in host, or the app's own. */
+interface Site {
+  host: string;
+  central: boolean;
+}
+
+const HINT_COOKIE = 'id_hint';
+/** From the app host's redirect to the central host's answer. */
+const HOP_TTL_MS = 60_000;
+
+const CROSS_SITE: SignedOutNote = {
+  text: 'This sign-out was started from another site, so you were not signed out at your identity provider: the next sign-in may not ask for your password. To sign out there too, use the sign-out link of the application itself.',
+};
+const providerFailed = (code: string): SignedOutNote => ({
+  code,
+  text: 'Signing out at the identity provider did not work (it could not be reached or is misconfigured), so you may still be signed in there and the next sign-in may not ask for your password. Sign out at the identity provider, or close the browser.',
+});
+
+/**
+ * The Set-Cookie that keeps `idToken` for the `id_token_hint` of this
+ * session's sign-out at the provider; undefined when sign-out does not go to
+ * the provider (turned off, no `end_session_endpoint`) or the sealed token
+ * would not fit in a cookie (the sign-out then goes without a hint). Its path
+ * is the relay's own, so it never travels with an app's requests.
+ *
+ * @example
+ * const hint = await idTokenHintCookie(ctx, req, 'login.example.com', session, idToken);
+ * if (hint) cookies.push(hint);
+ */
+export async function idTokenHintCookie(ctx: AuthContext, req: IncomingMessage, host: string, session: SessionData, idToken: string): Promise<string | undefined> {
+  if (!ctx.oidc || !(await ctx.oidc.offersLogout())) return undefined;
+  const sealed = await ctx.codec.sealIdTokenHint({ sid: session.sid, idToken }, host, session.expiresAt);
+  if (sealed.length > MAX_COOKIE_VALUE) {
+    ctx.logger.info({ sub: session.sub, length: sealed.length }, 'the ID token is too large to keep for the sign-out hint; sign-out at the provider will go without it');
+    return undefined;
+  }
+  return serializeCookie(HINT_COOKIE, sealed, { secure: isSecure(req), path: RELAY_PATH, maxAge: (session.expiresAt - ctx.clock()) / 1000 });
+}
+
+/** For a sealed token that does not open: treated as absent. Anything else (a store failure) still throws. */
+function ignoreAuthError(err: unknown): undefined {
+  if (err instanceof AuthError) return undefined;
+  throw err;
+}
+
+export class SignOutFlows {
+  private readonly ctx: AuthContext;
+
+  constructor(ctx: AuthContext) {
+    this.ctx = ctx;
+  }
+
+  private get providerLogout(): boolean {
+    return this.ctx.oidc !== undefined && this.ctx.oidc.opts.providerLogout !== false;
+  }
+
+  /** GET or POST signout. */
+  async signOut(site: Site, app: AppConfig | undefined, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams): Promise<void> {
+    const read = await this.ctx.readSession(req, site.host, app?.preauth);
+    const cookies = [this.ctx.clearSessionCookie(req)];
+    if ('session' in read) {
+      const closed = await this.ctx.endSession(read.session);
+      await this.ctx.audit.record({ type: 'user.signout', outcome: 'success', actor: read.session.sub, app: app?.id ?? null, address: clientAddress(req), requestId, details: { method: read.session.kind, closedStreams: closed } });
+    }
+    if (!site.central && this.ctx.signInHost !== undefined) return this.toCentralHost(site, read, req, res, requestId, cookies);
+    const target = site.central ? returnTargetFor(req, q.get('rd'), this.ctx.catalog) : undefined;
+    const name = site.central ? target?.app.name : app?.name;
+    const again = site.central ? target?.url.href : '/';
+    const hint = await this.takeIdTokenHint(req, site.host, cookies);
+    const held = await this.heldOidcSession(req, site.host, read);
+    let note: SignedOutNote | undefined;
+    if (held && !(await this.startedHere(req, site.host, held, q))) {
+      note = CROSS_SITE;
+    } else if (held) {
+      try {
+        const url = await this.providerUrl(req, site.host, again ?? '', hint?.sid === held.sid ? hint.idToken : undefined);
+        if (url !== undefined) return redirect(res, url, requestId, cookies);
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+        this.ctx.logger.warn({ err, requestId }, 'sign-out at the identity provider failed; the relay session has ended');
+        note = providerFailed(err.code);
+      }
+    }
+    const headers: Record<string, string> = note?.code ? { 'x-drawbridge-error': note.code } : {};
+    sendHtml(res, signedOutPage(name, again, requestId, note), requestId, { status: 200, cookies, headers });
+  }
+
+  /** An app host of a central deployment: the central host clears its own cookie and goes on to the provider. */
+  private async toCentralHost(site: Site, read: SessionRead, req: IncomingMessage, res: ServerResponse, requestId: string, cookies: string[]): Promise<void> {
+    const signInHost = this.ctx.signInHost!;
+    const next = new URLSearchParams({ rd: `${originFor(req, site.host)}/` });
+    if (this.providerLogout && 'session' in read && read.session.kind === 'oidc' && !isCrossSite(req)) {
+      next.set('hop', await this.ctx.codec.sealSignOutHop({ sid: read.session.sid }, signInHost, HOP_TTL_MS));
+    }
+    redirect(res, `${originFor(req, signInHost)}${RELAY_PATH}signout?${next.toString()}`, requestId, cookies);
+  }
+
+  /**
+   * The OIDC session this browser signed in with on `host`, when sign-out
+   * goes on to the provider: its session cookie opens and is an OIDC session,
+   * live or ended a moment ago (on the central host, by the app host that
+   * sent the browser here).
+   */
+  private async heldOidcSession(req: IncomingMessage, host: string, read: SessionRead): Promise<SessionData | undefined> {
+    if (!this.providerLogout) return undefined;
+    if ('session' in read) return read.session.kind === 'oidc' ? read.session : undefined;
+    if (read.reason !== AuthErrorCode.sessionRevoked) return undefined;
+    const token = this.ctx.sessionToken(req);
+    const session = token === undefined ? undefined : await this.ctx.codec.openSession(token, host).catch(ignoreAuthError);
+    return session?.kind === 'oidc' ? session : undefined;
+  }
+
+  /** Whether the user started this sign-out on this deployment: not reported as cross-site, or vouched for by the app host (central). */
+  private async startedHere(req: IncomingMessage, host: string, session: SessionData, q: URLSearchParams): Promise<boolean> {
+    if (!isCrossSite(req)) return true;
+    const hop = q.get('hop');
+    const vouched = hop ? await this.ctx.codec.openSignOutHop(hop, host).catch(ignoreAuthError) : undefined;
+    return vouched?.sid === session.sid;
+  }
+
+  /** The kept ID token of `host`, if the browser sent one; its cookie is cleared either way. */
+  private async takeIdTokenHint(req: IncomingMessage, host: string, cookies: string[]): Promise<IdTokenHintData | undefined> {
+    const secure = isSecure(req);
+    const raw = readCookie(req, HINT_COOKIE, { secure, path: RELAY_PATH });
+    if (raw === undefined) return undefined;
+    cookies.push(serializeCookie(HINT_COOKIE, '', { secure, path: RELAY_PATH, maxAge: 0 }));
+    return this.ctx.codec.openIdTokenHint(raw, host).catch(ignoreAuthError);
+  }
+
+  /**
+   * The provider's end-session URL for a sign-out on `host`, or undefined
+   * when it has none. It comes back to this host's `signedout` page (the
+   * post-logout redirect URI the operator registers) with `state` sealed for
+   * this host, holding where "Sign in again" leads.
+   */
+  private async providerUrl(req: IncomingMessage, host: string, returnTo: string, idToken: string | undefined): Promise<string | undefined> {
+    const state = await this.ctx.codec.sealLogout({ returnTo }, host, this.ctx.signInTimeoutMs);
+    return this.ctx.oidc!.endSessionUrl(`${originFor(req, host)}${RELAY_PATH}signedout`, state, idToken);
+  }
+
+  /**
+   * GET signedout: where the provider sends the browser after its sign-out.
+   * A page, never a redirect: a user who chose to stay signed in at the
+   * provider would otherwise be signed straight back in. "Sign in again"
+   * leads only where the sealed state says and the redirect rules still allow.
+   */
+  async signedOut(site: Site, app: AppConfig | undefined, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams): Promise<void> {
+    const state = q.get('state');
+    const logout = state ? await this.ctx.codec.openLogout(state, site.host).catch(ignoreAuthError) : undefined;
+    if (!site.central) return sendHtml(res, signedOutPage(app?.name, safeReturnPath(logout?.returnTo) ?? '/', requestId), requestId, { status: 200 });
+    const target = returnTargetFor(req, logout?.returnTo, this.ctx.catalog);
+    sendHtml(res, signedOutPage(target?.app.name, target?.url.href, requestId), requestId, { status: 200 });
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * Sign-out at the OpenID provider (RP-initiated logout), end to end against a
+ * real provider (`oidc-provider`, started here) and real relays: after the
+ * relay ends its own session it sends the browser to the provider's
+ * `end_session_endpoint`, the provider asks the user, ends its session and
+ * sends the browser back to the relay's signed-out page; the next sign-in
+ * asks for credentials again. The ID token travels as `id_token_hint` when
+ * it fits in its cookie. Also: sign-outs started by another site (they end
+ * only the relay's session), the off switch, a provider without the
+ * endpoint, an unreachable provider, local sessions, and that neither `rd`
+ * nor the post-logout page can be used as an open redirect.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
+import type { ClientMetadata } from 'oidc-provider';
+import { request } from 'undici';
+import { hashPassword } from '../packages/relay/src/auth/index.ts';
+import { OidcClient } from '../packages/relay/src/auth/oidc.ts';
+import { SessionCodec } from '../packages/relay/src/auth/sessions.ts';
+import { type AuthStack, startAuthStack } from './helpers/auth-stack.ts';
+import { client } from './helpers/harness.ts';
+import { startIdp, type TestIdp } from './helpers/idp.ts';
+import { formFields, header, type Page, UserAgent } from './helpers/user-agent.ts';
+
+const RELAY = '/.well-known/drawbridge/';
+const SECRET = 'relay-secret';
+const SCOPES = ['openid', 'email', 'profile', 'groups'];
+
+function asksForLogin(idp: TestIdp, page: Page): boolean {
+  return page.url.startsWith(`${idp.issuer}/interaction/`) && page.body.includes('id="idp-login"');
+}
+
+/** Opens `url`; when the provider shows its login form, signs in there as `login`. Returns where the browser ends. */
+async function signIn(ua: UserAgent, idp: TestIdp, url: string, login: string): Promise<Page> {
+  const page = await ua.navigate(url);
+  if (!asksForLogin(idp, page)) return page;
+  const action = /<form method="post" action="([^"]+)"/.exec(page.body)![1]!;
+  return ua.navigate(new URL(action, page.url).href, { form: { login } });
+}
+
+/** Answers the provider's "Do you want to sign out?" with yes, as the user's click would post it. */
+async function confirmAtProvider(ua: UserAgent, page: Page): Promise<Page> {
+  assert.equal(page.status, 200, page.body.slice(0, 300));
+  assert.match(page.body, /Sign out of the test IdP\?/);
+  const action = /<form id="op\.logoutForm" method="post" action="([^"]+)"/.exec(page.body)![1]!;
+  return ua.navigate(new URL(action, page.url).href, { form: { xsrf: formFields(page.body).xsrf!, logout: 'yes' } });
+}
+
+const sessionCookie = (ua: UserAgent, host: string): string | undefined => ua.cookies(host).find((c) => c.name === 'drawbridge_session')?.value;
+const hintCookie = (ua: UserAgent, host: string): { value: string; path: string } | undefined => ua.cookies(host).find((c) => c.name === 'drawbridge_id_hint');
+const CROSS_SITE = { 'sec-fetch-site': 'cross-site' };
+const codecOf = (s: AuthStack): SessionCodec => new SessionCodec({ store: s.store, clock: Date.now, keyPeriodMs: 7 * 86_400_000 });
+
+describe('sign-out at the identity provider', () => {
+  let idp: TestIdp;
+  /** A provider whose discovery names no end_session_endpoint. */
+  let bareIdp: TestIdp;
+  /** Central sign-in host login.test; hello.test (oidc), wiki.test (local). */
+  let central: AuthStack;
+  /** Per-app sign-in on solo.test. */
+  let solo: AuthStack;
+  /** `providerLogout: false`. */
+  let off: AuthStack;
+  let bare: AuthStack;
+  /** Its provider does not answer. */
+  let dead: AuthStack;
+
+  before(async () => {
+    idp = await startIdp();
+    bareIdp = await startIdp();
+    for (const p of [idp, bareIdp]) p.users.set('ada', { email: 'ada@example.com', email_verified: true, name: 'Ada Lovelace', groups: ['staff'] });
+    // An ID token of some 12 KB: too large to keep for the hint (the session itself keeps only the assigned group).
+    idp.users.set('bulky', { email: 'bulky@example.com', email_verified: true, groups: ['staff', ...Array.from({ length: 400 }, (_, i) => `a-rather-long-group-name-${i}`)] });
+    const assigned = [{ kind: 'group' as const, id: 'staff' }];
+    const oidc = (issuer: string, clientId: string): { issuer: string; clientId: string; clientSecret: string; scopes: string[] } => ({ issuer, clientId, clientSecret: SECRET, scopes: SCOPES });
+    central = await startAuthStack(
+      [
+        { name: 'hello', externalHost: 'hello.test', preauth: 'oidc', assignments: assigned },
+        { name: 'wiki', externalHost: 'wiki.test', preauth: 'local', assignments: assigned },
+      ],
+      { signInHost: 'login.test', oidc: oidc(idp.issuer, 'central') },
+    );
+    solo = await startAuthStack([{ name: 'solo', externalHost: 'solo.test', preauth: 'oidc', assignments: assigned }], { oidc: oidc(idp.issuer, 'solo') });
+    off = await startAuthStack([{ name: 'quiet', externalHost: 'quiet.test', preauth: 'oidc', assignments: assigned }], { oidc: { ...oidc(idp.issuer, 'quiet'), providerLogout: false } });
+    bare = await startAuthStack([{ name: 'bare', externalHost: 'bare.test', preauth: 'oidc', assignments: assigned }], { oidc: oidc(bareIdp.issuer, 'bare') });
+    dead = await startAuthStack([{ name: 'dead', externalHost: 'dead.test', preauth: 'oidc', assignments: assigned }], { oidc: oidc('http://127.0.0.1:1', 'dead') });
+    const registered = (clientId: string, s: AuthStack, host: string, logout = true): ClientMetadata => ({
+      client_id: clientId,
+      client_secret: SECRET,
+      redirect_uris: [s.url(host, `${RELAY}callback`)],
+      ...(logout ? { post_logout_redirect_uris: [s.url(host, `${RELAY}signedout`)] } : {}),
+    });
+    idp.configure({ clients: [registered('central', central, 'login.test'), registered('solo', solo, 'solo.test'), registered('quiet', off, 'quiet.test', false)] });
+    bareIdp.configure({ clients: [registered('bare', bare, 'bare.test', false)], rpInitiatedLogout: false });
+    await central.store.createUser({ name: 'grace', passwordHash: await hashPassword('pa55 word', { logN: 10 }), groups: ['staff'] });
+  });
+  after(async () => {
+    for (const s of [central, solo, off, bare, dead]) await s?.close();
+    await idp?.close();
+    await bareIdp?.close();
+  });
+
+  it('asks the provider with client_id, post_logout_redirect_uri, state and the hint when there is one; not at all without an endpoint', async () => {
+    const rp = new OidcClient({ issuer: idp.issuer, clientId: 'central' }, Date.now);
+    const url = new URL((await rp.endSessionUrl('http://login.test:1/.well-known/drawbridge/signedout', 'st-1'))!);
+    assert.equal(`${url.origin}${url.pathname}`, `${idp.issuer}/session/end`);
+    assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'post_logout_redirect_uri', 'state']);
+    assert.equal(url.searchParams.get('client_id'), 'central');
+    assert.equal(url.searchParams.get('post_logout_redirect_uri'), 'http://login.test:1/.well-known/drawbridge/signedout');
+    assert.equal(url.searchParams.get('state'), 'st-1');
+    const hinted = new URL((await rp.endSessionUrl('http://login.test:1/x', 'st-2', 'the.id.token'))!);
+    assert.equal(hinted.searchParams.get('id_token_hint'), 'the.id.token');
+    assert.equal(await rp.offersLogout(), true);
+    assert.equal(await new OidcClient({ issuer: idp.issuer, clientId: 'central', providerLogout: false }, Date.now).offersLogout(), false);
+    const bareRp = new OidcClient({ issuer: bareIdp.issuer, clientId: 'bare' }, Date.now);
+    assert.equal(await bareRp.endSessionUrl('http://bare.test:1/x', 'st'), undefined);
+    assert.equal(await bareRp.offersLogout(), false);
+  });
+
+  it('central sign-in: ends the relay session, then the provider’s, lands on the signed-out page, and the next sign-in asks for credentials', async () => {
+    const ua = new UserAgent();
+    const app = await signIn(ua, idp, central.url('hello.test', '/start'), 'ada');
+    assert.equal(app.status, 200, app.chain.join('\n'));
+    const helloCookie = sessionCookie(ua, 'hello.test')!;
+    // The ID token is kept on the sign-in host only, under the relay's own path, never in the session cookie.
+    assert.equal(hintCookie(ua, 'login.test')?.path, '/.well-known/drawbridge/');
+    assert.equal(hintCookie(ua, 'hello.test'), undefined);
+
+    const out = await ua.navigate(central.url('hello.test', `${RELAY}signout`), {}, (location) => location.startsWith(idp.issuer));
+    const [, hop, provider] = out.chain;
+    const hopUrl = new URL(hop!);
+    assert.equal(`${hopUrl.origin}${hopUrl.pathname}`, central.url('login.test', `${RELAY}signout`));
+    assert.equal(hopUrl.searchParams.get('rd'), central.url('hello.test', '/'));
+    assert.ok(hopUrl.searchParams.get('hop'), 'the app host vouches for the sign-out');
+    const end = new URL(provider!);
+    assert.equal(`${end.origin}${end.pathname}`, `${idp.issuer}/session/end`);
+    assert.equal(end.searchParams.get('client_id'), 'central');
+    assert.equal(end.searchParams.get('post_logout_redirect_uri'), central.url('login.test', `${RELAY}signedout`));
+    assert.ok(end.searchParams.get('state'));
+    const hint = decodeJwt(end.searchParams.get('id_token_hint')!);
+    assert.deepEqual([hint.iss, hint.aud, hint.sub], [idp.issuer, 'central', 'ada'], 'the hint is the ID token of this sign-in');
+    // The relay's part is done before the browser leaves: cookies cleared on both hosts, session ended, audited.
+    assert.equal(sessionCookie(ua, 'hello.test'), undefined);
+    assert.equal(sessionCookie(ua, 'login.test'), undefined);
+    assert.equal(hintCookie(ua, 'login.test'), undefined);
+    const stale = await request(`http://127.0.0.1:${central.port}/`, { headers: { host: `hello.test:${central.port}`, cookie: `drawbridge_session=${helloCookie}` }, dispatcher: client });
+    await stale.body.dump();
+    assert.equal(stale.statusCode, 302, 'the copied cookie of the ended session is refused');
+    const signouts = (await central.store.listAudit({ type: 'user.signout' })).filter((e) => e.actor === 'ada');
+    assert.equal(signouts.length, 1, 'one sign-out event, from the app host');
+
+    const back = await confirmAtProvider(ua, await ua.navigate(provider!));
+    assert.equal(back.status, 200);
+    assert.ok(back.url.startsWith(central.url('login.test', `${RELAY}signedout?state=`)), back.url);
+    assert.match(back.body, /<h1>You have signed out of hello<\/h1>/);
+    assert.ok(back.body.includes(`href="${central.url('hello.test', '/')}">Sign in again`), back.body);
+
+    const again = await ua.navigate(central.url('hello.test', '/'));
+    assert.ok(asksForLogin(idp, again), `the provider's session is gone: ${again.chain.join('\n')}`);
+    const resigned = await signIn(ua, idp, central.url('hello.test', '/'), 'ada');
+    assert.equal(resigned.status, 200);
+  });
+
+  it('per-app sign-in: a POSTed sign-out comes back to the app host’s own signed-out page', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
+    const out = await ua.navigate(solo.url('solo.test', `${RELAY}signout`), { method: 'POST' }, (location) => location.startsWith(idp.issuer));
+    const end = new URL(out.chain[1]!);
+    assert.equal(end.searchParams.get('client_id'), 'solo');
+    assert.equal(end.searchParams.get('post_logout_redirect_uri'), solo.url('solo.test', `${RELAY}signedout`));
+    assert.equal(decodeJwt(end.searchParams.get('id_token_hint')!).aud, 'solo');
+    assert.equal(sessionCookie(ua, 'solo.test'), undefined);
+
+    const back = await confirmAtProvider(ua, await ua.navigate(out.chain[1]!));
+    assert.ok(back.url.startsWith(solo.url('solo.test', `${RELAY}signedout?state=`)), back.url);
+    assert.match(back.body, /<h1>You have signed out of solo<\/h1>/);
+    assert.ok(back.body.includes('href="/">Sign in again'));
+    assert.ok(asksForLogin(idp, await ua.navigate(solo.url('solo.test', '/'))));
+  });
+
+  it('an ID token too large to keep: sign-out goes to the provider without a hint', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'bulky')).status, 200);
+    assert.ok(sessionCookie(ua, 'solo.test'));
+    assert.equal(hintCookie(ua, 'solo.test'), undefined);
+    const out = await ua.navigate(solo.url('solo.test', `${RELAY}signout`), {}, (location) => location.startsWith(idp.issuer));
+    const end = new URL(out.chain[1]!);
+    assert.equal(end.searchParams.has('id_token_hint'), false);
+    assert.equal(end.searchParams.get('client_id'), 'solo');
+    const back = await confirmAtProvider(ua, await ua.navigate(out.chain[1]!));
+    assert.match(back.body, /You have signed out of solo/);
+    assert.ok(asksForLogin(idp, await ua.navigate(solo.url('solo.test', '/'))));
+  });
+
+  it('a sign-out another site starts (GET or POST) ends the relay session only, and says so', async () => {
+    // Per-app: the browser reports the request as cross-site.
+    for (const method of ['GET', 'POST']) {
+      const ua = new UserAgent();
+      assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
+      const out = await ua.navigate(solo.url('solo.test', `${RELAY}signout`), { method, headers: CROSS_SITE });
+      assert.equal(out.chain.length, 1, out.chain.join('\n'));
+      assert.equal(out.status, 200);
+      assert.match(out.body, /You have signed out of solo/);
+      assert.match(out.body, /started from another site, so you were not signed out at your identity provider/);
+      assert.equal(header(out, 'x-drawbridge-error'), undefined);
+      assert.equal(sessionCookie(ua, 'solo.test'), undefined);
+      assert.equal(hintCookie(ua, 'solo.test'), undefined, 'the kept ID token is dropped all the same');
+      const again = await ua.navigate(solo.url('solo.test', '/'));
+      assert.equal(again.status, 200, `${method}: the provider kept its session`);
+    }
+
+    // Central: the app host gives no hop token to a cross-site request, and the central host then refuses the provider step.
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, central.url('hello.test', '/'), 'ada')).status, 200);
+    const first = await ua.fetch(central.url('hello.test', `${RELAY}signout`), { headers: CROSS_SITE });
+    const next = new URL(header(first, 'location')!);
+    assert.equal(next.searchParams.has('hop'), false);
+    const page = await ua.fetch(next.href, { headers: CROSS_SITE });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /not signed out at your identity provider/);
+    assert.equal(sessionCookie(ua, 'login.test'), undefined);
+    assert.equal((await ua.navigate(central.url('hello.test', '/'))).status, 200, 'the provider kept its session');
+  });
+
+  it('central: the app host’s hop token carries a sign-out the user started across sites (apps and sign-in host on different sites)', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, central.url('hello.test', '/'), 'ada')).status, 200);
+    const centralCookie = sessionCookie(ua, 'login.test')!;
+    const first = await ua.fetch(central.url('hello.test', `${RELAY}signout`), { headers: { 'sec-fetch-site': 'same-origin' } });
+    const next = new URL(header(first, 'location')!);
+    const hop = next.searchParams.get('hop')!;
+    assert.ok(hop);
+
+    // A hop token of another session, or a forged one, vouches for nothing.
+    const codec = codecOf(central);
+    for (const forged of [await codec.sealSignOutHop({ sid: 'another-session' }, 'login.test', 60_000), 'forged', await codec.sealSignOutHop({ sid: 'x' }, 'hello.test', 60_000)]) {
+      const probe = new UserAgent();
+      probe.setCookie('login.test', 'drawbridge_session', centralCookie);
+      const url = new URL(next);
+      url.searchParams.set('hop', forged);
+      const refused = await probe.fetch(url.href, { headers: CROSS_SITE });
+      assert.equal(refused.status, 200);
+      assert.match(refused.body, /not signed out at your identity provider/);
+    }
+
+    const out = await ua.fetch(next.href, { headers: CROSS_SITE });
+    assert.equal(out.status, 302);
+    assert.ok(header(out, 'location')!.startsWith(`${idp.issuer}/session/end?`));
+    const back = await confirmAtProvider(ua, await ua.navigate(header(out, 'location')!));
+    assert.match(back.body, /You have signed out of hello/);
+  });
+
+  it('with oidc.providerLogout off, sign-out stays at the relay as before, and the provider signs the user straight back in', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, off.url('quiet.test', '/'), 'ada')).status, 200);
+    assert.equal(hintCookie(ua, 'quiet.test'), undefined, 'no ID token kept when it will not be used');
+    const out = await ua.navigate(off.url('quiet.test', `${RELAY}signout`));
+    assert.deepEqual(out.chain, [off.url('quiet.test', `${RELAY}signout`)]);
+    assert.equal(out.status, 200);
+    assert.equal(header(out, 'x-drawbridge-error'), undefined);
+    assert.match(out.body, /You have signed out of quiet/);
+    assert.equal(sessionCookie(ua, 'quiet.test'), undefined);
+    assert.equal((await off.store.listAudit({ type: 'user.signout' })).length, 1);
+
+    const again = await ua.navigate(off.url('quiet.test', '/'));
+    assert.equal(again.status, 200, 'signed in again without a password: the provider kept its session');
+    assert.ok(again.chain.some((u) => u.startsWith(idp.issuer)) && !again.chain.some((u) => u.includes('/interaction/')), again.chain.join('\n'));
+  });
+
+  it('a provider without end_session_endpoint: sign-out stays at the relay as before', async () => {
+    const discovery = await request(`${bareIdp.issuer}/.well-known/openid-configuration`);
+    assert.equal(((await discovery.body.json()) as Record<string, unknown>).end_session_endpoint, undefined);
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, bareIdp, bare.url('bare.test', '/'), 'ada')).status, 200);
+    assert.equal(hintCookie(ua, 'bare.test'), undefined);
+    const out = await ua.navigate(bare.url('bare.test', `${RELAY}signout`));
+    assert.deepEqual(out.chain, [bare.url('bare.test', `${RELAY}signout`)]);
+    assert.equal(out.status, 200);
+    assert.equal(header(out, 'x-drawbridge-error'), undefined);
+    assert.match(out.body, /You have signed out of bare/);
+    assert.equal((await bare.store.listAudit({ type: 'user.signout' })).length, 1);
+  });
+
+  it('a local session never goes to the provider', async () => {
+    const ua = new UserAgent();
+    const form = await ua.navigate(central.url('wiki.test', '/'));
+    assert.equal(form.status, 200);
+    const app = await ua.navigate(central.url('login.test', `${RELAY}signin`), { form: { ...formFields(form.body), username: 'grace', password: 'pa55 word' } });
+    assert.equal(app.status, 200, app.chain.join('\n'));
+    const out = await ua.navigate(central.url('wiki.test', `${RELAY}signout`));
+    assert.equal(out.status, 200);
+    assert.equal(out.chain.length, 2, out.chain.join('\n'));
+    assert.ok(!out.chain.some((u) => u.startsWith(idp.issuer)));
+    assert.match(out.body, /You have signed out of wiki/);
+  });
+
+  it('an unreachable provider: the relay session still ends, and the page says what to do (ERR_OIDC_UNAVAILABLE)', async () => {
+    const token = await codecOf(dead).sealSession({ sid: 'sid-unreachable', kind: 'oidc', sub: 'ada', email: 'ada@example.com', expiresAt: Date.now() + 600_000 }, 'dead.test');
+    const ua = new UserAgent();
+    ua.setCookie('dead.test', 'drawbridge_session', token);
+    const out = await ua.navigate(dead.url('dead.test', `${RELAY}signout`));
+    assert.equal(out.status, 200);
+    assert.equal(header(out, 'x-drawbridge-error'), 'ERR_OIDC_UNAVAILABLE');
+    assert.match(out.body, /You have signed out of dead/);
+    assert.match(out.body, /Signing out at the identity provider did not work.*Sign out at the identity provider, or close the browser/s);
+    assert.match(out.body, /<code>ERR_OIDC_UNAVAILABLE<\/code>/);
+    assert.equal(sessionCookie(ua, 'dead.test'), undefined);
+    assert.ok(await dead.store.getSetting('auth.revoked.sid-unreachable'), 'the session was revoked');
+    assert.equal((await dead.store.listAudit({ type: 'user.signout' }))[0]?.actor, 'ada');
+  });
+
+  it('neither rd nor the post-logout page is an open redirect', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, central.url('hello.test', '/'), 'ada')).status, 200);
+    // A sign-out link with a foreign rd (and a post_logout_redirect_uri of its own) on the central host.
+    const evil = 'https://evil.example/';
+    const link = central.url('login.test', `${RELAY}signout?rd=${encodeURIComponent(evil)}&post_logout_redirect_uri=${encodeURIComponent(evil)}`);
+    const out = await ua.navigate(link, {}, (location) => location.startsWith(idp.issuer));
+    const end = new URL(out.chain[1]!);
+    assert.equal(end.searchParams.get('post_logout_redirect_uri'), central.url('login.test', `${RELAY}signedout`));
+    const back = await confirmAtProvider(ua, await ua.navigate(out.chain[1]!));
+    assert.equal(back.status, 200);
+    assert.ok(back.url.startsWith(central.url('login.test', `${RELAY}signedout?state=`)));
+    assert.doesNotMatch(back.body, /Sign in again|evil/);
+
+    // The post-logout page is a page, never a redirect, and links only where a state it sealed for this host says, if the redirect rules allow it.
+    const codec = codecOf(central);
+    const hello = central.url('hello.test', '/');
+    const states: Array<[string, string | undefined, string | undefined]> = [
+      ['sealed here, to an app', await codec.sealLogout({ returnTo: hello }, 'login.test', 60_000), hello],
+      ['sealed here, to a foreign host', await codec.sealLogout({ returnTo: evil }, 'login.test', 60_000), undefined],
+      ['sealed here, to another port', await codec.sealLogout({ returnTo: `http://hello.test:${Number(central.port) + 1}/` }, 'login.test', 60_000), undefined],
+      ['sealed for another host', await codec.sealLogout({ returnTo: hello }, 'hello.test', 60_000), undefined],
+      ['a session cookie instead', await codec.sealSession({ sid: 's', kind: 'oidc', sub: 'ada', expiresAt: Date.now() + 60_000 }, 'login.test'), undefined],
+      ['forged', 'not-a-jwe', undefined],
+      ['absent', undefined, undefined],
+    ];
+    for (const [label, state, link] of states) {
+      const page = await new UserAgent().fetch(central.url('login.test', `${RELAY}signedout?${new URLSearchParams({ ...(state ? { state } : {}), rd: evil }).toString()}`));
+      assert.equal(page.status, 200, label);
+      assert.equal(header(page, 'location'), undefined, label);
+      assert.equal(header(page, 'cache-control'), 'no-store', label);
+      assert.doesNotMatch(page.body, /evil/, label);
+      if (link) assert.ok(page.body.includes(`href="${link}">Sign in again`), label);
+      else assert.doesNotMatch(page.body, /Sign in again/, label);
+    }
+    // App hosts of a central deployment have no post-logout page.
+    assert.equal((await new UserAgent().fetch(central.url('hello.test', `${RELAY}signedout`))).status, 404);
+
+    // Per-app: the app host's page links only to a path on itself.
+    const soloPage = await new UserAgent().fetch(solo.url('solo.test', `${RELAY}signedout?state=${await codecOf(solo).sealLogout({ returnTo: '//evil.example/' }, 'solo.test', 60_000)}`));
+    assert.ok(soloPage.body.includes('href="/">Sign in again'));
+    assert.doesNotMatch(soloPage.body, /evil/);
+  });
+});
