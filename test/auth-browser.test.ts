@@ -6,9 +6,9 @@
  * also signs out at the provider (so signing in again asks for a password),
  * unless the operator turned that off. On `*.localhost` hosts (secure
  * contexts, so Chromium sends Fetch Metadata, and each host its own site) a
- * sign-out link on another site ends only the relay's session, while the
- * user's own sign-out reaches the provider across the sites of app and
- * sign-in host.
+ * sign-out link or form on another site ends nothing and gets a page that
+ * asks, whose button signs out, while the user's own sign-out is one click
+ * across the sites of app and sign-in host, to the provider too.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -51,10 +51,16 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
       ],
       { signInHost: 'login.test', oidc: { issuer: idp.issuer, clientId: 'relay', clientSecret: 'relay-secret', scopes: ['openid', 'email', 'profile', 'groups'] } },
     );
-    far = await startAuthStack([{ name: 'far', externalHost: 'hello.localhost', preauth: 'oidc', headers: RULES, assignments: [{ kind: 'group', id: 'navy' }] }], {
+    far = await startAuthStack(
+      [
+        { name: 'far', externalHost: 'hello.localhost', preauth: 'oidc', headers: RULES, assignments: [{ kind: 'group', id: 'navy' }] },
+        { name: 'notes', externalHost: 'notes.localhost', preauth: 'local', headers: RULES, assignments: [{ kind: 'group', id: 'staff' }] },
+      ],
+      {
       signInHost: 'login.localhost',
-      oidc: { issuer: idp.issuer, clientId: 'far', clientSecret: 'far-secret', scopes: ['openid', 'email', 'profile', 'groups'] },
-    });
+        oidc: { issuer: idp.issuer, clientId: 'far', clientSecret: 'far-secret', scopes: ['openid', 'email', 'profile', 'groups'] },
+      },
+    );
     quiet = await startAuthStack([{ name: 'quiet', externalHost: 'quiet.test', preauth: 'oidc', headers: RULES, assignments: [{ kind: 'group', id: 'navy' }] }], {
       oidc: { issuer: idp.issuer, clientId: 'quiet', clientSecret: 'quiet-secret', scopes: ['openid', 'email', 'profile', 'groups'], providerLogout: false },
     });
@@ -76,14 +82,17 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
       ],
     });
     elsewhere = http.createServer((_req, res) => {
-      const html = `<!doctype html><title>elsewhere</title><a id="out" href="${far.url('hello.localhost', '/.well-known/drawbridge/signout')}">Free prize</a>`;
+      const signout = far.url('hello.localhost', '/.well-known/drawbridge/signout');
+      const html = `<!doctype html><title>elsewhere</title><a id="out" href="${signout}">Free prize</a><form method="post" action="${signout}"><button id="post-out">Another prize</button></form><a id="notes-out" href="${far.url('notes.localhost', '/.well-known/drawbridge/signout')}">Notes</a>`;
       res.writeHead(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(html) });
       res.end(html);
     });
     elsewhere.listen(0, '127.0.0.1');
     await once(elsewhere, 'listening');
     elsewhereUrl = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/`;
-    await s.store.createUser({ name: 'ada@example.com', passwordHash: await hashPassword('pa55 word', { logN: 10 }), groups: ['staff'] });
+    const passwordHash = await hashPassword('pa55 word', { logN: 10 });
+    await s.store.createUser({ name: 'ada@example.com', passwordHash, groups: ['staff'] });
+    await far.store.createUser({ name: 'ada@example.com', passwordHash, groups: ['staff'] });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--host-resolver-rules=MAP *.test 127.0.0.1, MAP *.localhost 127.0.0.1'],
@@ -190,7 +199,7 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
     assert.ok(!visited.some((u) => u.startsWith(idp.issuer)), `never stopped at the provider: ${visited.join(' ')}`);
     await context.close();
   });
-  it('across sites: the user’s own sign-out reaches the provider; a link on another site ends only the relay session', async () => {
+  it('across sites: the user’s own sign-out is one click, to the provider too; another site’s link or form only gets a question, whose button signs out', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     /** `Sec-Fetch-Site` of each host's sign-out request, as Chromium sent it. */
@@ -199,36 +208,90 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
       const url = new URL(request.url());
       if (url.pathname === '/.well-known/drawbridge/signout') fetchSite.set(url.host, request.allHeaders().then((h) => h['sec-fetch-site']));
     });
-    const signIn = async (password: boolean): Promise<void> => {
+    const hello = `hello.localhost:${far.port}`;
+    const login = `login.localhost:${far.port}`;
+    const signIn = async (): Promise<void> => {
       await page.goto(far.url('hello.localhost', '/page/start'));
-      if (password) {
-        await page.fill('#idp-login', 'grace');
-        await page.click('#idp-submit');
-      }
+      await page.fill('#idp-login', 'grace');
+      await page.click('#idp-submit');
       await page.waitForURL(far.url('hello.localhost', '/page/start'));
     };
-    await signIn(true);
+    const sessions = async (): Promise<string[]> =>
+      (await context.cookies())
+        .filter((c) => c.name === 'drawbridge_session')
+        .map((c) => c.domain)
+        .sort();
+    await signIn();
 
     // The user's click: same-origin on the app host, cross-site by the time it reaches login.localhost, vouched for by the app host.
     await page.click('#signout');
     await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/session/end?`));
-    assert.equal(await fetchSite.get(`hello.localhost:${far.port}`), 'same-origin');
-    assert.equal(await fetchSite.get(`login.localhost:${far.port}`), 'cross-site', 'Chromium sent Fetch Metadata and saw two sites');
+    assert.equal(await fetchSite.get(hello), 'same-origin');
+    assert.equal(await fetchSite.get(login), 'cross-site', 'Chromium sent Fetch Metadata and saw two sites');
     await page.click('#idp-logout-yes');
-    await page.waitForURL((url) => url.host === `login.localhost:${far.port}` && url.pathname === '/.well-known/drawbridge/signedout');
+    await page.waitForURL((url) => url.host === login && url.pathname === '/.well-known/drawbridge/signedout');
     assert.equal(await page.textContent('h1'), 'You have signed out of far');
 
-    // Another site's link: the relay session ends, the provider's stays, and the page says so.
-    await signIn(true);
+    // Another site's link: nothing ends; the relay asks, naming the account.
+    await signIn();
     fetchSite.clear();
     await page.goto(elsewhereUrl);
     await page.click('#out');
-    await page.waitForURL((url) => url.host === `login.localhost:${far.port}` && url.pathname === '/.well-known/drawbridge/signout');
-    assert.equal(await fetchSite.get(`hello.localhost:${far.port}`), 'cross-site');
+    await page.waitForURL((url) => url.host === hello && url.pathname === '/.well-known/drawbridge/signout');
+    assert.equal(await fetchSite.get(hello), 'cross-site');
+    assert.equal(await page.textContent('h1'), 'Sign out of far?');
+    assert.equal(await page.textContent('strong'), 'grace@example.com');
+    assert.deepEqual(await sessions(), ['hello.localhost', 'login.localhost']);
+
+    // Another site's form: the SameSite=Lax cookie does not travel with it, and the answer deletes none.
+    await page.goto(elsewhereUrl);
+    await page.click('#post-out');
+    await page.waitForURL((url) => url.host === hello && url.pathname === '/.well-known/drawbridge/signout');
+    assert.equal(await page.textContent('h1'), 'Sign out of far?');
+    assert.deepEqual(await sessions(), ['hello.localhost', 'login.localhost']);
+    const app = await page.goto(far.url('hello.localhost', '/page/start'));
+    assert.equal(app?.request().redirectedFrom(), null, 'still signed in: no detour through sign-in');
+
+    // The question's button posts from the relay's own page: the user's sign-out, to the provider too.
+    await page.goto(elsewhereUrl);
+    await page.click('#out');
+    await page.waitForURL((url) => url.host === hello && url.pathname === '/.well-known/drawbridge/signout');
+    fetchSite.clear();
+    await page.click('button[type=submit]');
+    await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/session/end?`));
+    assert.equal(await fetchSite.get(hello), 'same-origin');
+    assert.equal(await fetchSite.get(login), 'cross-site');
+    assert.deepEqual(await sessions(), []);
+    await page.click('#idp-logout-yes');
+    await page.waitForURL((url) => url.host === login && url.pathname === '/.well-known/drawbridge/signedout');
     assert.equal(await page.textContent('h1'), 'You have signed out of far');
-    assert.match((await page.textContent('.notice'))!, /started from another site/);
     await page.click('text=Sign in again');
-    await page.waitForURL(far.url('hello.localhost', '/'));
+    await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/interaction/`));
+    await context.close();
+  });
+
+  it('across sites, a local account’s own sign-out is one click too, and another site’s link only asks', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(far.url('notes.localhost', '/page/home'));
+    assert.equal(new URL(page.url()).host, `login.localhost:${far.port}`);
+    await page.fill('#username', 'ada@example.com');
+    await page.fill('#password', 'pa55 word');
+    await page.click('button[type=submit]');
+    await page.waitForURL(far.url('notes.localhost', '/page/home'));
+    await page.goto(elsewhereUrl);
+    await page.click('#notes-out');
+    await page.waitForURL((url) => url.host === `notes.localhost:${far.port}` && url.pathname === '/.well-known/drawbridge/signout');
+    assert.equal(await page.textContent('h1'), 'Sign out of notes?');
+    assert.equal(await page.textContent('strong'), 'ada@example.com');
+    await page.goto(far.url('notes.localhost', '/page/home'));
+    assert.equal(page.url(), far.url('notes.localhost', '/page/home'), 'still signed in');
+    const centralSignOut = page.waitForRequest((r) => new URL(r.url()).host === `login.localhost:${far.port}` && new URL(r.url()).pathname === '/.well-known/drawbridge/signout');
+    await page.click('#signout');
+    assert.equal((await (await centralSignOut).allHeaders())['sec-fetch-site'], 'cross-site');
+    await page.waitForURL((url) => url.host === `login.localhost:${far.port}` && url.pathname === '/.well-known/drawbridge/signout');
+    assert.equal(await page.textContent('h1'), 'You have signed out of notes');
+    assert.deepEqual((await context.cookies()).filter((c) => c.name === 'drawbridge_session'), []);
     await context.close();
   });
 });

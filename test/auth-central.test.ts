@@ -4,7 +4,7 @@
  * header-echo app. Covers the handoff of the session to each app host, the
  * assertion checked against the relay's JWKS, bearer tokens, tampered and
  * foreign cookies, open-redirect attempts, replayed handoffs, and sign-out
- * closing streams.
+ * closing streams (only the user's own: never a HEAD or another site's link).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -251,6 +251,21 @@ describe('OIDC through a central sign-in host', () => {
     await opened;
     const closed = once(s.events, 'sse-close');
 
+    // A link scanner's HEAD and a link on another site, to either host, end nothing: they ask.
+    const rd = encodeURIComponent(s.url('hello.test', '/'));
+    for (const url of [s.url('hello.test', '/.well-known/drawbridge/signout'), s.url('login.test', `/.well-known/drawbridge/signout?rd=${rd}`)]) {
+      for (const init of [{ method: 'HEAD' }, { headers: { 'sec-fetch-site': 'cross-site' } }]) {
+        const asked = await ua.fetch(url, init);
+        assert.equal(asked.status, 200, url);
+        assert.equal(header(asked, 'set-cookie'), undefined, url);
+        if (init.method !== 'HEAD') assert.match(asked.body, /<h1>Sign out of hello\?<\/h1>[^]*signed in as <strong>ada@example\.com<\/strong>/);
+      }
+    }
+    assert.deepEqual(await audit('user.signout'), []);
+    const still = await request(`http://127.0.0.1:${s.port}/`, { headers: { host: `hello.test:${s.port}`, cookie: helloCookie }, dispatcher: client });
+    await still.body.dump();
+    assert.equal(still.statusCode, 200, 'still signed in');
+
     // The provider's own sign-out is test/auth-provider-logout.test.ts's: stop at its door.
     const out = await ua.navigate(s.url('hello.test', '/.well-known/drawbridge/signout'), {}, (location) => location.startsWith(`${idp.issuer}/session/end`));
     assert.equal(out.status, 302);
@@ -265,8 +280,10 @@ describe('OIDC through a central sign-in host', () => {
     // The central session is gone too: opening an app asks the provider again.
     const again = await ua.navigate(s.url('hello.test', '/'));
     assert.ok(again.chain.some((u) => u.startsWith(idp.issuer)));
-    const [event] = await audit('user.signout');
+    const [event, ...more] = await audit('user.signout');
+    assert.deepEqual(more, []);
     assert.equal(event?.actor, 'ada');
+    assert.equal(event?.details.provider, 'central');
     assert.equal(event?.details.closedStreams, 1);
   });
 });

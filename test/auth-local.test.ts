@@ -1,8 +1,9 @@
 /**
  * Local users end to end, signing in on each app's own host: the sign-in form,
  * wrong passwords, CSRF, rate limits per user and per address, return paths
- * that try to leave the host, the 403 page, SSO headers at the app, and
- * disabling a user or removing an assignment closing their open streams.
+ * that try to leave the host, the 403 page, SSO headers at the app,
+ * disabling a user or removing an assignment closing their open streams, and
+ * sign-out that only the user's own click (never HEAD, never another site) ends.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -14,7 +15,7 @@ import { hashPassword } from '../packages/relay/src/auth/index.ts';
 import type { AuditEvent, LocalUser } from '../packages/relay/src/store/index.ts';
 import { type AuthStack, type Echo, startAuthStack } from './helpers/auth-stack.ts';
 import { client } from './helpers/harness.ts';
-import { formFields, header, UserAgent } from './helpers/user-agent.ts';
+import { formFields, header, unescapeHtml, UserAgent } from './helpers/user-agent.ts';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -41,7 +42,7 @@ describe('local users, sign-in on the app host', () => {
     );
     // A cheap scrypt cost keeps the suite fast; the format and code path are the same.
     const passwordHash = await hashPassword(PASSWORD, { logN: 10 });
-    for (const [name, groups] of [['ada', ['staff']], ['bob', []], ['dan', ['staff']], ['flo', ['staff']], ['gil', ['staff', ...Array.from({ length: 1200 }, (_, i) => `group-number-${i}`)]]] as const) {
+    for (const [name, groups] of [['ada', ['staff']], ['bob', []], ['dan', ['staff']], ['eve', ['staff']], ['flo', ['staff']], ['gil', ['staff', ...Array.from({ length: 1200 }, (_, i) => `group-number-${i}`)]]] as const) {
       users[name] = await s.store.createUser({ name, passwordHash, groups: [...groups] });
     }
   });
@@ -246,6 +247,57 @@ describe('local users, sign-in on the app host', () => {
     assert.equal(replay.statusCode, 302, 'a copied cookie of a signed-out session is refused');
     const [event] = (await audit('user.signout')).filter((e) => e.actor === users.ada!.id);
     assert.equal(event?.details.closedStreams, 1);
+  });
+
+  it('ends nothing on HEAD or on a sign-out another site starts: it asks, and the confirmation’s own post signs out', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, 'eve')).status, 200);
+    const session = (): string | undefined => ua.cookies('wiki.test').find((c) => c.name === 'drawbridge_session')?.value;
+    const cookie = session()!;
+    const signout = s.url('wiki.test', '/.well-known/drawbridge/signout');
+    const asked = [
+      ['HEAD, a link scanner', await ua.fetch(signout, { method: 'HEAD' })],
+      ['HEAD, same-origin', await ua.fetch(signout, { method: 'HEAD', headers: { 'sec-fetch-site': 'same-origin' } })],
+      ['GET, cross-site', await ua.fetch(signout, { headers: { 'sec-fetch-site': 'cross-site' } })],
+      ['POST, cross-site', await ua.fetch(signout, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } })],
+      // A cross-site post does not carry the SameSite=Lax cookie, but its answer could still delete it.
+      ['POST, cross-site, without the cookie', await new UserAgent().fetch(signout, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } })],
+    ] as const;
+    for (const [label, page] of asked) {
+      assert.equal(page.status, 200, label);
+      assert.equal(header(page, 'set-cookie'), undefined, label);
+      assert.equal(header(page, 'location'), undefined, label);
+      assert.equal(header(page, 'x-drawbridge-error'), undefined, `${label}: a question, not an error`);
+      assert.equal(header(page, 'cache-control'), 'no-store', label);
+      assert.match(header(page, 'content-type')!, /^text\/html/, label);
+      assert.equal(page.body === '', label.startsWith('HEAD'), label);
+    }
+    const page = asked[2][1];
+    assert.match(page.body, /<h1>Sign out of wiki\?<\/h1>/);
+    assert.match(page.body, /signed in as <strong>eve<\/strong>/);
+    assert.doesNotMatch(page.body, /<script/i);
+    assert.doesNotMatch(asked[4][1].body, /signed in as/, 'no cookie, no account to name');
+    assert.equal(session(), cookie);
+    assert.equal((await ua.fetch(s.url('wiki.test', '/'))).status, 200, 'still signed in');
+    assert.deepEqual((await audit('user.signout')).filter((e) => e.actor === users.eve!.id), []);
+
+    // The button posts from the relay's own page: same-origin, so it signs out.
+    const action = unescapeHtml(/<form method="post" action="([^"]+)">/.exec(page.body)![1]!);
+    assert.equal(action, '/.well-known/drawbridge/signout');
+    const out = await ua.fetch(new URL(action, signout).href, { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    assert.equal(out.status, 200);
+    assert.match(out.body, /You have signed out of wiki/);
+    assert.equal(session(), undefined);
+    const [event] = (await audit('user.signout')).filter((e) => e.actor === users.eve!.id);
+    assert.equal(event?.details.provider, undefined, 'a local session has no provider step');
+
+    // A link the user follows on the same site, or types, signs out at once as before.
+    for (const site of ['same-site', 'none']) {
+      assert.equal((await signIn(ua, 'eve')).status, 200);
+      const direct = await ua.fetch(signout, { headers: { 'sec-fetch-site': site } });
+      assert.match(direct.body, /You have signed out of wiki/, site);
+      assert.equal(session(), undefined, site);
+    }
   });
 
   it('rate-limits sign-in per user, then per address, and forgets after the window', async () => {

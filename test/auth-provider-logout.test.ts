@@ -5,10 +5,11 @@
  * `end_session_endpoint`, the provider asks the user, ends its session and
  * sends the browser back to the relay's signed-out page; the next sign-in
  * asks for credentials again. The ID token travels as `id_token_hint` when
- * it fits in its cookie. Also: sign-outs started by another site (they end
- * only the relay's session), the off switch, a provider without the
- * endpoint, an unreachable provider, local sessions, and that neither `rd`
- * nor the post-logout page can be used as an open redirect.
+ * it fits in its cookie. Also: sign-outs started by another site and HEAD
+ * requests (they end nothing and ask; the answer's own post signs out), the
+ * off switch, a provider without the endpoint, an unreachable provider, local
+ * sessions, what `user.signout` records of the provider step, and that
+ * neither `rd` nor the post-logout page can be used as an open redirect.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +22,7 @@ import { SessionCodec } from '../packages/relay/src/auth/sessions.ts';
 import { type AuthStack, startAuthStack } from './helpers/auth-stack.ts';
 import { client } from './helpers/harness.ts';
 import { startIdp, type TestIdp } from './helpers/idp.ts';
-import { formFields, header, type Page, UserAgent } from './helpers/user-agent.ts';
+import { formFields, header, type Page, unescapeHtml, UserAgent } from './helpers/user-agent.ts';
 
 const RELAY = '/.well-known/drawbridge/';
 const SECRET = 'relay-secret';
@@ -50,6 +51,21 @@ async function confirmAtProvider(ua: UserAgent, page: Page): Promise<Page> {
 const sessionCookie = (ua: UserAgent, host: string): string | undefined => ua.cookies(host).find((c) => c.name === 'drawbridge_session')?.value;
 const hintCookie = (ua: UserAgent, host: string): { value: string; path: string } | undefined => ua.cookies(host).find((c) => c.name === 'drawbridge_id_hint');
 const CROSS_SITE = { 'sec-fetch-site': 'cross-site' };
+const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };
+
+/** The confirmation a sign-out not started by the user gets: a page, and nothing changed. */
+function assertAsks(page: Page, title: string, label = ''): void {
+  assert.equal(page.status, 200, `${label} ${page.body.slice(0, 300)}`);
+  assert.equal(header(page, 'location'), undefined, label);
+  assert.equal(header(page, 'set-cookie'), undefined, `${label}: no cookie changes, not even a deletion`);
+  assert.equal(header(page, 'x-drawbridge-error'), undefined, label);
+  if (page.body !== '') assert.ok(page.body.includes(`<h1>${title}</h1>`), `${label} ${page.body}`);
+}
+
+/** The confirmation's button, as the browser posts it: from the relay's own page, so same-origin. */
+function confirmUrl(page: Page): string {
+  return new URL(unescapeHtml(/<form method="post" action="([^"]+)">/.exec(page.body)![1]!), page.url).href;
+}
 const codecOf = (s: AuthStack): SessionCodec => new SessionCodec({ store: s.store, clock: Date.now, keyPeriodMs: 7 * 86_400_000 });
 
 describe('sign-out at the identity provider', () => {
@@ -149,6 +165,7 @@ describe('sign-out at the identity provider', () => {
     assert.equal(stale.statusCode, 302, 'the copied cookie of the ended session is refused');
     const signouts = (await central.store.listAudit({ type: 'user.signout' })).filter((e) => e.actor === 'ada');
     assert.equal(signouts.length, 1, 'one sign-out event, from the app host');
+    assert.equal(signouts[0]!.details.provider, 'central', 'the app host hands the provider step to the central host');
 
     const back = await confirmAtProvider(ua, await ua.navigate(provider!));
     assert.equal(back.status, 200);
@@ -171,6 +188,8 @@ describe('sign-out at the identity provider', () => {
     assert.equal(end.searchParams.get('post_logout_redirect_uri'), solo.url('solo.test', `${RELAY}signedout`));
     assert.equal(decodeJwt(end.searchParams.get('id_token_hint')!).aud, 'solo');
     assert.equal(sessionCookie(ua, 'solo.test'), undefined);
+    const [event] = await solo.store.listAudit({ type: 'user.signout', requestId: header(out, 'x-drawbridge-request-id')! });
+    assert.deepEqual(event?.details, { method: 'oidc', closedStreams: 0, provider: 'redirected' });
 
     const back = await confirmAtProvider(ua, await ua.navigate(out.chain[1]!));
     assert.ok(back.url.startsWith(solo.url('solo.test', `${RELAY}signedout?state=`)), back.url);
@@ -193,41 +212,92 @@ describe('sign-out at the identity provider', () => {
     assert.ok(asksForLogin(idp, await ua.navigate(solo.url('solo.test', '/'))));
   });
 
-  it('a sign-out another site starts (GET or POST) ends the relay session only, and says so', async () => {
-    // Per-app: the browser reports the request as cross-site.
-    for (const method of ['GET', 'POST']) {
-      const ua = new UserAgent();
-      assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
-      const out = await ua.navigate(solo.url('solo.test', `${RELAY}signout`), { method, headers: CROSS_SITE });
-      assert.equal(out.chain.length, 1, out.chain.join('\n'));
-      assert.equal(out.status, 200);
-      assert.match(out.body, /You have signed out of solo/);
-      assert.match(out.body, /started from another site, so you were not signed out at your identity provider/);
-      assert.equal(header(out, 'x-drawbridge-error'), undefined);
-      assert.equal(sessionCookie(ua, 'solo.test'), undefined);
-      assert.equal(hintCookie(ua, 'solo.test'), undefined, 'the kept ID token is dropped all the same');
-      const again = await ua.navigate(solo.url('solo.test', '/'));
-      assert.equal(again.status, 200, `${method}: the provider kept its session`);
+  it('a sign-out another site starts (GET or POST) or a HEAD ends nothing: it asks, and the answer’s own post signs out, at the provider too', async () => {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
+    const cookie = sessionCookie(ua, 'solo.test');
+    const hint = hintCookie(ua, 'solo.test')?.value;
+    const signout = solo.url('solo.test', `${RELAY}signout`);
+    const events = (await solo.store.listAudit({ type: 'user.signout' })).length;
+    for (const [label, init] of [
+      ['GET', { headers: CROSS_SITE }],
+      ['POST', { method: 'POST', headers: CROSS_SITE }],
+      ['HEAD', { method: 'HEAD' }],
+      ['HEAD, same-origin', { method: 'HEAD', headers: SAME_ORIGIN }],
+    ] as const) {
+      const page = await ua.fetch(signout, init);
+      assertAsks(page, 'Sign out of solo?', label);
+      if (label === 'GET') assert.match(page.body, /signed in as <strong>ada@example\.com<\/strong>/);
     }
+    assert.equal(sessionCookie(ua, 'solo.test'), cookie);
+    assert.equal(hintCookie(ua, 'solo.test')?.value, hint, 'the kept ID token stays too');
+    assert.equal((await solo.store.listAudit({ type: 'user.signout' })).length, events, 'nothing ended, nothing audited');
+    const still = await ua.navigate(solo.url('solo.test', '/'));
+    assert.deepEqual(still.chain, [solo.url('solo.test', '/')], 'still signed in at the relay');
 
-    // Central: the app host gives no hop token to a cross-site request, and the central host then refuses the provider step.
+    const page = await ua.fetch(signout, { headers: CROSS_SITE });
+    const out = await ua.navigate(confirmUrl(page), { method: 'POST', headers: SAME_ORIGIN }, (location) => location.startsWith(idp.issuer));
+    assert.equal(out.status, 302);
+    const end = new URL(out.chain[1]!);
+    assert.equal(`${end.origin}${end.pathname}`, `${idp.issuer}/session/end`);
+    assert.equal(decodeJwt(end.searchParams.get('id_token_hint')!).aud, 'solo');
+    assert.equal(sessionCookie(ua, 'solo.test'), undefined);
+    const back = await confirmAtProvider(ua, await ua.navigate(out.chain[1]!));
+    assert.match(back.body, /You have signed out of solo/);
+    assert.ok(asksForLogin(idp, await ua.navigate(solo.url('solo.test', '/'))), 'the provider’s session ended too');
+  });
+
+  it('central: a cross-site sign-out asks on the host it reached; the confirmation signs out everywhere, hop and all', async () => {
+    // A link elsewhere to the app host: asked there.
     const ua = new UserAgent();
     assert.equal((await signIn(ua, idp, central.url('hello.test', '/'), 'ada')).status, 200);
-    const first = await ua.fetch(central.url('hello.test', `${RELAY}signout`), { headers: CROSS_SITE });
+    const appPage = await ua.fetch(central.url('hello.test', `${RELAY}signout`), { headers: CROSS_SITE });
+    assertAsks(appPage, 'Sign out of hello?');
+    assert.match(appPage.body, /signed in as <strong>ada@example\.com<\/strong>/);
+    assert.ok(appPage.body.includes('href="/">Stay signed in'));
+    assertAsks(await ua.fetch(central.url('hello.test', `${RELAY}signout`), { method: 'HEAD' }), 'Sign out of hello?', 'HEAD on the app host');
+    assert.ok(sessionCookie(ua, 'hello.test'));
+    assert.equal((await ua.navigate(central.url('hello.test', '/'))).status, 200, 'still signed in');
+
+    // The button: same-origin on the app host, which vouches to the central host, where the redirect may arrive cross-site.
+    const first = await ua.fetch(confirmUrl(appPage), { method: 'POST', headers: SAME_ORIGIN });
     const next = new URL(header(first, 'location')!);
-    assert.equal(next.searchParams.has('hop'), false);
-    const page = await ua.fetch(next.href, { headers: CROSS_SITE });
-    assert.equal(page.status, 200);
-    assert.match(page.body, /not signed out at your identity provider/);
+    assert.equal(`${next.origin}${next.pathname}`, central.url('login.test', `${RELAY}signout`));
+    assert.ok(next.searchParams.get('hop'));
+    const out = await ua.fetch(next.href, { headers: CROSS_SITE });
+    assert.equal(out.status, 302, out.body.slice(0, 300));
+    assert.ok(header(out, 'location')!.startsWith(`${idp.issuer}/session/end?`));
     assert.equal(sessionCookie(ua, 'login.test'), undefined);
-    assert.equal((await ua.navigate(central.url('hello.test', '/'))).status, 200, 'the provider kept its session');
+    await confirmAtProvider(ua, await ua.navigate(header(out, 'location')!));
+    assert.ok(asksForLogin(idp, await ua.navigate(central.url('hello.test', '/'))));
+
+    // A link elsewhere straight to the central host: asked there, naming the app of `rd`; the post keeps `rd` and drops the hop.
+    const ub = new UserAgent();
+    assert.equal((await signIn(ub, idp, central.url('hello.test', '/'), 'ada')).status, 200);
+    const rd = central.url('hello.test', '/');
+    const link = central.url('login.test', `${RELAY}signout?${new URLSearchParams({ rd, hop: 'stale' }).toString()}`);
+    for (const init of [{ headers: CROSS_SITE }, { method: 'POST', headers: CROSS_SITE }, { method: 'HEAD' }]) assertAsks(await ub.fetch(link, init), 'Sign out of hello?', init.method ?? 'GET');
+    const centralPage = await ub.fetch(link, { headers: CROSS_SITE });
+    assert.match(centralPage.body, /signed in as <strong>ada@example\.com<\/strong>/);
+    assert.ok(centralPage.body.includes(`href="${rd}">Stay signed in`));
+    const action = new URL(confirmUrl(centralPage));
+    assert.equal(`${action.origin}${action.pathname}`, central.url('login.test', `${RELAY}signout`));
+    assert.deepEqual([...action.searchParams], [['rd', rd]]);
+    assert.ok(sessionCookie(ub, 'login.test'));
+    const done = await ub.fetch(action.href, { method: 'POST', headers: SAME_ORIGIN });
+    assert.equal(done.status, 302);
+    assert.ok(header(done, 'location')!.startsWith(`${idp.issuer}/session/end?`));
+    const [event] = await central.store.listAudit({ type: 'user.signout', requestId: header(done, 'x-drawbridge-request-id')! });
+    assert.equal(event?.details.provider, 'redirected', 'the central host took the step itself');
+    const back = await confirmAtProvider(ub, await ub.navigate(header(done, 'location')!));
+    assert.ok(back.body.includes(`href="${rd}">Sign in again`));
   });
 
   it('central: the app host’s hop token carries a sign-out the user started across sites (apps and sign-in host on different sites)', async () => {
     const ua = new UserAgent();
     assert.equal((await signIn(ua, idp, central.url('hello.test', '/'), 'ada')).status, 200);
     const centralCookie = sessionCookie(ua, 'login.test')!;
-    const first = await ua.fetch(central.url('hello.test', `${RELAY}signout`), { headers: { 'sec-fetch-site': 'same-origin' } });
+    const first = await ua.fetch(central.url('hello.test', `${RELAY}signout`), { headers: SAME_ORIGIN });
     const next = new URL(header(first, 'location')!);
     const hop = next.searchParams.get('hop')!;
     assert.ok(hop);
@@ -239,9 +309,7 @@ describe('sign-out at the identity provider', () => {
       probe.setCookie('login.test', 'drawbridge_session', centralCookie);
       const url = new URL(next);
       url.searchParams.set('hop', forged);
-      const refused = await probe.fetch(url.href, { headers: CROSS_SITE });
-      assert.equal(refused.status, 200);
-      assert.match(refused.body, /not signed out at your identity provider/);
+      assertAsks(await probe.fetch(url.href, { headers: CROSS_SITE }), 'Sign out of hello?');
     }
 
     const out = await ua.fetch(next.href, { headers: CROSS_SITE });
@@ -261,7 +329,7 @@ describe('sign-out at the identity provider', () => {
     assert.equal(header(out, 'x-drawbridge-error'), undefined);
     assert.match(out.body, /You have signed out of quiet/);
     assert.equal(sessionCookie(ua, 'quiet.test'), undefined);
-    assert.equal((await off.store.listAudit({ type: 'user.signout' })).length, 1);
+    assert.deepEqual((await off.store.listAudit({ type: 'user.signout' })).map((e) => e.details.provider), ['off']);
 
     const again = await ua.navigate(off.url('quiet.test', '/'));
     assert.equal(again.status, 200, 'signed in again without a password: the provider kept its session');
@@ -279,20 +347,27 @@ describe('sign-out at the identity provider', () => {
     assert.equal(out.status, 200);
     assert.equal(header(out, 'x-drawbridge-error'), undefined);
     assert.match(out.body, /You have signed out of bare/);
-    assert.equal((await bare.store.listAudit({ type: 'user.signout' })).length, 1);
+    assert.deepEqual((await bare.store.listAudit({ type: 'user.signout' })).map((e) => e.details.provider), ['unsupported']);
   });
 
-  it('a local session never goes to the provider', async () => {
+  it('a local session never goes to the provider, and its sign-out reaches a central host on another site in one step', async () => {
     const ua = new UserAgent();
     const form = await ua.navigate(central.url('wiki.test', '/'));
     assert.equal(form.status, 200);
     const app = await ua.navigate(central.url('login.test', `${RELAY}signin`), { form: { ...formFields(form.body), username: 'grace', password: 'pa55 word' } });
     assert.equal(app.status, 200, app.chain.join('\n'));
-    const out = await ua.navigate(central.url('wiki.test', `${RELAY}signout`));
-    assert.equal(out.status, 200);
-    assert.equal(out.chain.length, 2, out.chain.join('\n'));
-    assert.ok(!out.chain.some((u) => u.startsWith(idp.issuer)));
+    // The app host vouches for local sessions too: a central host on another site signs out without asking.
+    const first = await ua.fetch(central.url('wiki.test', `${RELAY}signout`), { headers: SAME_ORIGIN });
+    const next = new URL(header(first, 'location')!);
+    assert.equal(`${next.origin}${next.pathname}`, central.url('login.test', `${RELAY}signout`));
+    assert.ok(next.searchParams.get('hop'));
+    const out = await ua.fetch(next.href, { headers: CROSS_SITE });
+    assert.equal(out.status, 200, out.body.slice(0, 300));
+    assert.equal(header(out, 'location'), undefined);
+    assert.equal(sessionCookie(ua, 'login.test'), undefined);
     assert.match(out.body, /You have signed out of wiki/);
+    const [event] = await central.store.listAudit({ type: 'user.signout', requestId: header(first, 'x-drawbridge-request-id')! });
+    assert.deepEqual(event?.details, { method: 'local', closedStreams: 0 }, 'no provider step to record');
   });
 
   it('an unreachable provider: the relay session still ends, and the page says what to do (ERR_OIDC_UNAVAILABLE)', async () => {
@@ -307,7 +382,9 @@ describe('sign-out at the identity provider', () => {
     assert.match(out.body, /<code>ERR_OIDC_UNAVAILABLE<\/code>/);
     assert.equal(sessionCookie(ua, 'dead.test'), undefined);
     assert.ok(await dead.store.getSetting('auth.revoked.sid-unreachable'), 'the session was revoked');
-    assert.equal((await dead.store.listAudit({ type: 'user.signout' }))[0]?.actor, 'ada');
+    const [event] = await dead.store.listAudit({ type: 'user.signout' });
+    assert.equal(event?.actor, 'ada');
+    assert.deepEqual([event?.details.provider, event?.details.reason], ['unavailable', 'ERR_OIDC_UNAVAILABLE']);
   });
 
   it('neither rd nor the post-logout page is an open redirect', async () => {

@@ -22,7 +22,7 @@ import { AuthError, AuthErrorCode } from './errors.ts';
 import type { ExchangeFilter } from './exchanges.ts';
 import { RecentGrants } from './grants.ts';
 import { isNavigation, RELAY_PATH, sendHtml, sendJson } from './http.ts';
-import { forwardedIdentity, identityMeta, isAssigned, localIdentity, ruleHeaderNames, type UserIdentity } from './identity.ts';
+import { accountName, forwardedIdentity, identityMeta, isAssigned, localIdentity, ruleHeaderNames, type UserIdentity } from './identity.ts';
 import { identityFromClaims } from './oidc.ts';
 import { forbiddenPage, homePage } from './pages.ts';
 import { safeReturnPath } from './redirects.ts';
@@ -149,10 +149,6 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
       await ctx.audit.record({ type: 'sso.header_failed', outcome: 'failure', actor: identity.sub, app: app.id, address: clientAddress(req), requestId, details: { header: err.header, reason: err.code, message: err.message } });
       return { status: 500, page: { status: 500, code: err.code, title: 'Application misconfigured', detail: `${app.name} expects a ${err.header} header that cannot be built for your account. An administrator can find the details in the audit log.` } };
     }
-  }
-
-  function accountName(identity: UserIdentity): string {
-    return identity.email ?? identity.name ?? identity.sub;
   }
 
   const passthrough = new WeakMap<AppConfig, RequestIdentity>();

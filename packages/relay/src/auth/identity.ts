@@ -14,6 +14,11 @@ export interface UserIdentity extends SsoIdentity {
   sid?: string;
 }
 
+/** How pages and the audit name the account: the email, else the name, else the subject. */
+export function accountName(identity: UserIdentity): string {
+  return identity.email ?? identity.name ?? identity.sub;
+}
+
 /** Assigning `group:*` lets every signed-in user in. */
 export const EVERYONE = '*';
 

@@ -1,7 +1,7 @@
 /**
  * The pages of user access the relay serves itself: the local sign-in form,
- * the 403 that names the app and the account, and the signed-out page. Every
- * value is escaped; pages carry no script.
+ * the 403 that names the app and the account, the sign-out confirmation and
+ * the signed-out page. Every value is escaped; pages carry no script.
  */
 import { escapeHtml } from '../proxy/pages.ts';
 
@@ -73,6 +73,24 @@ export function signedOutPage(appName: string | undefined, signInUrl: string | u
 <p>Your session has ended and its open connections were closed.</p>
 ${note ? `<p class="${note.code ? 'error' : 'notice'}" role="${note.code ? 'alert' : 'status'}">${escapeHtml(note.text)}</p>` : ''}${note?.code ? `<p class="meta">Error <code>${escapeHtml(note.code)}</code></p>` : ''}
 ${signInUrl ? `<p><a class="button" href="${escapeHtml(signInUrl)}">Sign in again</a></p>` : ''}`,
+    requestId,
+  );
+}
+
+/**
+ * The question a sign-out started by another site gets instead of ending the
+ * session: its button posts to `action` from this page, so the sign-out that
+ * follows is same-origin and the user's own. `account` names who is signed in
+ * when the request showed it (a cross-site POST carries no session cookie).
+ */
+export function signOutConfirmPage(appName: string | undefined, account: string | undefined, action: string, stayUrl: string | undefined, requestId: string): string {
+  return layout(
+    appName ? `Sign out of ${appName}?` : 'Sign out?',
+    `<h1>Sign out${appName ? ` of ${escapeHtml(appName)}` : ''}?</h1>
+${account ? `<p>You are signed in as <strong>${escapeHtml(account)}</strong>.</p>` : ''}
+<p>This sign-out was started from another site, so it waits for you to confirm it here.</p>
+<form method="post" action="${escapeHtml(action)}"><button type="submit">Sign out</button>
+${stayUrl ? `<a class="button" href="${escapeHtml(stayUrl)}">Stay signed in</a>` : ''}</form>`,
     requestId,
   );
 }

@@ -6,15 +6,21 @@
  * (OpenID Connect RP-Initiated Logout 1.0) so that the provider's session
  * ends too, and the provider sends it back to `signedout`.
  *
+ * Only the user's own click ends a session. A sign-out the browser reports as
+ * started by another site (Fetch Metadata) changes nothing, not even a cookie
+ * (a cross-site POST does not carry the SameSite=Lax session cookie, yet its
+ * answer could delete it): it gets a page that asks, whose button posts from
+ * the relay's own origin. HEAD gets that page's answer too, so that link
+ * scanners and previews end nothing. With central sign-in the app host sees
+ * the user's click and vouches for it to the central host with a sealed,
+ * short-lived hop token bound to the session, since the redirect between them
+ * may itself be cross-site.
+ *
  * The provider step carries the session's ID token as `id_token_hint` when the
  * relay could keep it: sealed in a cookie of the relay's own path on the host
  * that ran the sign-in, never in the session cookie. With a hint a provider
- * may end its session without asking the user, so the step is taken only for
- * a sign-out the browser does not report as started by another site (Fetch
- * Metadata): a page elsewhere can still end the relay's session, as before,
- * but not the provider's. With central sign-in the app host sees the user's
- * click and vouches for it to the central host with a sealed, short-lived
- * hop token, since the redirect between them may itself be cross-site.
+ * may end its session without asking the user, which is one more reason a
+ * sign-out must be the user's own.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppConfig } from '@drawbridge/shared';
@@ -22,7 +28,8 @@ import { clientAddress } from '../proxy/http-proxy.ts';
 import type { AuthContext, SessionRead } from './context.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
 import { isCrossSite, isSecure, originFor, readCookie, redirect, RELAY_PATH, sendHtml, serializeCookie } from './http.ts';
-import { type SignedOutNote, signedOutPage } from './pages.ts';
+import { accountName } from './identity.ts';
+import { type SignedOutNote, signedOutPage, signOutConfirmPage } from './pages.ts';
 import { returnTargetFor, safeReturnPath } from './redirects.ts';
 import { MAX_COOKIE_VALUE } from './session-fit.ts';
 import type { IdTokenHintData, SessionData } from './sessions.ts';
@@ -33,13 +40,19 @@ interface Site {
   central: boolean;
 }
 
+/**
+ * What became of the step to the provider, as `user.signout` records it
+ * (`details.provider`; absent for local sessions): the browser was sent to
+ * the provider, sent on to the central host (which takes the step), or not,
+ * because the operator turned it off, the provider names no
+ * `end_session_endpoint`, or it could not be reached (`details.reason`).
+ */
+type ProviderStep = 'redirected' | 'central' | 'off' | 'unsupported' | 'unavailable';
+
 const HINT_COOKIE = 'id_hint';
 /** From the app host's redirect to the central host's answer. */
 const HOP_TTL_MS = 60_000;
 
-const CROSS_SITE: SignedOutNote = {
-  text: 'This sign-out was started from another site, so you were not signed out at your identity provider: the next sign-in may not ask for your password. To sign out there too, use the sign-out link of the application itself.',
-};
 const providerFailed = (code: string): SignedOutNote => ({
   code,
   text: 'Signing out at the identity provider did not work (it could not be reached or is misconfigured), so you may still be signed in there and the next sign-in may not ask for your password. Sign out at the identity provider, or close the browser.',
@@ -83,67 +96,99 @@ export class SignOutFlows {
     return this.ctx.oidc !== undefined && this.ctx.oidc.opts.providerLogout !== false;
   }
 
-  /** GET or POST signout. */
+  /** GET, HEAD or POST signout. */
   async signOut(site: Site, app: AppConfig | undefined, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams): Promise<void> {
     const read = await this.ctx.readSession(req, site.host, app?.preauth);
+    const own = await this.cookieSession(req, site.host, read);
+    if (req.method === 'HEAD' || !(await this.startedHere(req, site.host, own, q))) return this.confirm(site, app, req, res, requestId, q, read);
     const cookies = [this.ctx.clearSessionCookie(req)];
-    if ('session' in read) {
-      const closed = await this.ctx.endSession(read.session);
-      await this.ctx.audit.record({ type: 'user.signout', outcome: 'success', actor: read.session.sub, app: app?.id ?? null, address: clientAddress(req), requestId, details: { method: read.session.kind, closedStreams: closed } });
+    const ended = 'session' in read ? { session: read.session, closed: await this.ctx.endSession(read.session) } : undefined;
+    const audit = async (provider?: ProviderStep, reason?: string): Promise<void> => {
+      if (!ended) return;
+      const details = { method: ended.session.kind, closedStreams: ended.closed, ...(provider && { provider }), ...(reason && { reason }) };
+      await this.ctx.audit.record({ type: 'user.signout', outcome: 'success', actor: ended.session.sub, app: app?.id ?? null, address: clientAddress(req), requestId, details });
+    };
+    const oidc = own?.kind === 'oidc';
+    if (!site.central && this.ctx.signInHost !== undefined) {
+      await audit(!oidc ? undefined : this.providerLogout ? 'central' : 'off');
+      return this.toCentralHost(site, req, res, requestId, cookies, ended?.session);
     }
-    if (!site.central && this.ctx.signInHost !== undefined) return this.toCentralHost(site, read, req, res, requestId, cookies);
     const target = site.central ? returnTargetFor(req, q.get('rd'), this.ctx.catalog) : undefined;
     const name = site.central ? target?.app.name : app?.name;
     const again = site.central ? target?.url.href : '/';
     const hint = await this.takeIdTokenHint(req, site.host, cookies);
-    const held = await this.heldOidcSession(req, site.host, read);
     let note: SignedOutNote | undefined;
-    if (held && !(await this.startedHere(req, site.host, held, q))) {
-      note = CROSS_SITE;
-    } else if (held) {
+    if (oidc && this.providerLogout) {
       try {
-        const url = await this.providerUrl(req, site.host, again ?? '', hint?.sid === held.sid ? hint.idToken : undefined);
+        const url = await this.providerUrl(req, site.host, again ?? '', hint?.sid === own.sid ? hint.idToken : undefined);
+        await audit(url === undefined ? 'unsupported' : 'redirected');
         if (url !== undefined) return redirect(res, url, requestId, cookies);
       } catch (err) {
         if (!(err instanceof AuthError)) throw err;
         this.ctx.logger.warn({ err, requestId }, 'sign-out at the identity provider failed; the relay session has ended');
         note = providerFailed(err.code);
+        await audit('unavailable', err.code);
       }
+    } else {
+      await audit(oidc ? 'off' : undefined);
     }
     const headers: Record<string, string> = note?.code ? { 'x-drawbridge-error': note.code } : {};
     sendHtml(res, signedOutPage(name, again, requestId, note), requestId, { status: 200, cookies, headers });
   }
 
-  /** An app host of a central deployment: the central host clears its own cookie and goes on to the provider. */
-  private async toCentralHost(site: Site, read: SessionRead, req: IncomingMessage, res: ServerResponse, requestId: string, cookies: string[]): Promise<void> {
+  /**
+   * The answer to a sign-out that is not (or, for HEAD, may not be) the
+   * user's own: a page that asks, and no change at all. Its form posts the
+   * same query (without the hop, which a same-origin post does not need) to
+   * the same path.
+   */
+  private confirm(site: Site, app: AppConfig | undefined, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams, read: SessionRead): void {
+    const target = site.central ? returnTargetFor(req, q.get('rd'), this.ctx.catalog) : undefined;
+    const name = site.central ? target?.app.name : app?.name;
+    const stay = site.central ? target?.url.href : '/';
+    const query = new URLSearchParams(q);
+    query.delete('hop');
+    const action = `${RELAY_PATH}signout${query.size > 0 ? `?${query.toString()}` : ''}`;
+    const account = 'identity' in read ? accountName(read.identity) : undefined;
+    sendHtml(res, signOutConfirmPage(name, account, action, stay, requestId), requestId, { status: 200 });
+  }
+
+  /**
+   * An app host of a central deployment, after its own part: the central
+   * host clears its cookie and goes on to the provider. The hop token tells
+   * it that this was the user's own sign-out even when the redirect arrives
+   * there as cross-site; it is bound to the session that just ended, so it
+   * vouches for nothing in another browser.
+   */
+  private async toCentralHost(site: Site, req: IncomingMessage, res: ServerResponse, requestId: string, cookies: string[], ended: SessionData | undefined): Promise<void> {
     const signInHost = this.ctx.signInHost!;
     const next = new URLSearchParams({ rd: `${originFor(req, site.host)}/` });
-    if (this.providerLogout && 'session' in read && read.session.kind === 'oidc' && !isCrossSite(req)) {
-      next.set('hop', await this.ctx.codec.sealSignOutHop({ sid: read.session.sid }, signInHost, HOP_TTL_MS));
-    }
+    if (ended) next.set('hop', await this.ctx.codec.sealSignOutHop({ sid: ended.sid }, signInHost, HOP_TTL_MS));
     redirect(res, `${originFor(req, signInHost)}${RELAY_PATH}signout?${next.toString()}`, requestId, cookies);
   }
 
   /**
-   * The OIDC session this browser signed in with on `host`, when sign-out
-   * goes on to the provider: its session cookie opens and is an OIDC session,
-   * live or ended a moment ago (on the central host, by the app host that
-   * sent the browser here).
+   * The session of this host's cookie: live, or ended a moment ago (on the
+   * central host, by the app host that sent the browser here). Undefined
+   * when there is no cookie or it does not open.
    */
-  private async heldOidcSession(req: IncomingMessage, host: string, read: SessionRead): Promise<SessionData | undefined> {
-    if (!this.providerLogout) return undefined;
-    if ('session' in read) return read.session.kind === 'oidc' ? read.session : undefined;
+  private async cookieSession(req: IncomingMessage, host: string, read: SessionRead): Promise<SessionData | undefined> {
+    if ('session' in read) return read.session;
     if (read.reason !== AuthErrorCode.sessionRevoked) return undefined;
     const token = this.ctx.sessionToken(req);
-    const session = token === undefined ? undefined : await this.ctx.codec.openSession(token, host).catch(ignoreAuthError);
-    return session?.kind === 'oidc' ? session : undefined;
+    return token === undefined ? undefined : this.ctx.codec.openSession(token, host).catch(ignoreAuthError);
   }
 
-  /** Whether the user started this sign-out on this deployment: not reported as cross-site, or vouched for by the app host (central). */
-  private async startedHere(req: IncomingMessage, host: string, session: SessionData, q: URLSearchParams): Promise<boolean> {
+  /**
+   * Whether the user started this sign-out on this deployment: not reported
+   * as cross-site, or vouched for by the app host (central) with a hop token
+   * of the very session this browser's cookie holds.
+   */
+  private async startedHere(req: IncomingMessage, host: string, session: SessionData | undefined, q: URLSearchParams): Promise<boolean> {
     if (!isCrossSite(req)) return true;
     const hop = q.get('hop');
-    const vouched = hop ? await this.ctx.codec.openSignOutHop(hop, host).catch(ignoreAuthError) : undefined;
+    if (!hop || !session) return false;
+    const vouched = await this.ctx.codec.openSignOutHop(hop, host).catch(ignoreAuthError);
     return vouched?.sid === session.sid;
   }
 
