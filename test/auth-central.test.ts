@@ -188,6 +188,12 @@ describe('OIDC through a central sign-in host', () => {
     const otherHost = await ua.fetch(s.url('board.test', `/.well-known/drawbridge/handoff?token=${token}`));
     assert.equal(header(otherHost, 'x-drawbridge-error'), 'ERR_HANDOFF_INVALID');
 
+    // A HEAD (a link scanner, a preview) spends neither the token nor the state cookie.
+    const head = await ua.fetch(handoff, { method: 'HEAD' });
+    assert.equal(head.status, 405);
+    assert.equal(header(head, 'allow'), 'GET');
+    assert.equal(header(head, 'x-drawbridge-error'), 'ERR_METHOD_NOT_ALLOWED');
+
     const stateCookie = ua.cookies('hello.test').find((c) => c.name.startsWith('drawbridge_hs_'))!;
     const first = await ua.fetch(handoff);
     assert.equal(first.status, 302);
