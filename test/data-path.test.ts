@@ -378,7 +378,7 @@ describe('data path', () => {
     res.body.setEncoding('utf8');
     res.body.on('data', (d: string) => (got += d));
     await assert.rejects(once(res.body, 'end'), /terminated|aborted|closed|socket/i);
-    assert.match(got, /^tick1;tick2;/);
+    assert.match(got, /^tick1;/, 'the body was flowing when it was cut');
     assert.deepEqual(await cut, ['/forever']);
     // An exchange that finishes in time is untouched, and the app still answers.
     const quick = await fetchVia(stack.relay, 'total.test', '/echo/after');
