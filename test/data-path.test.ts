@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type http from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
@@ -32,6 +33,16 @@ interface Echo {
   trailers: string[];
   bodyLength: number;
   body: string;
+}
+
+/** A plain TCP connection to the relay's public listener, reading latin1 text. */
+async function rawSocket(relay: Stack['relay']): Promise<Socket> {
+  const url = new URL(relay.publicUrl);
+  const sock = connect(Number(url.port), url.hostname);
+  await once(sock, 'connect');
+  sock.setEncoding('latin1');
+  sock.on('error', () => undefined);
+  return sock;
 }
 
 function headerValues(raw: string[], name: string): string[] {
@@ -175,7 +186,7 @@ describe('data path', () => {
         appConfig({ id: 'app_ghost', name: 'ghost', externalHost: 'ghost.test', internalUrl: origin.url, group: 'nobody-group' }),
       ],
       // A short grace, so the relay's own head timeout is tested too (upload below).
-      relay: { queue: { maxWaitMs: 300, maxLength: 10 }, headGraceMs: 200 },
+      relay: { queue: { maxWaitMs: 300, maxLength: 10 }, headGraceMs: 200, unreadBodyLingerMs: 500 },
     });
     // Ghost is known to the relay but to no connector's group.
   });
@@ -398,6 +409,43 @@ describe('data path', () => {
     const res = await fetchVia(stack.relay, 'total.test', '/digest', { method: 'POST', body: source });
     assert.equal(res.status, 504);
     assert.equal(res.headers['x-drawbridge-error'], 'ERR_UPSTREAM_TOTAL_TIMEOUT');
+  });
+
+  it('reads and drops the rest of an upload it answered early, so the client is never left blocked', async () => {
+    // 32 MiB, far more than socket buffers and the tunnel window hold: had the relay paused the
+    // request after answering, the client's writes would block until the keep-alive timer.
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
+    for (const [host, path, answer] of [
+      ['total.test', '/stall', /^HTTP\/1\.1 504 [^]*x-drawbridge-error: ERR_UPSTREAM_TOTAL_TIMEOUT/i],
+      ['limited.test', '/digest', /^HTTP\/1\.1 413 [^]*x-drawbridge-error: ERR_BODY_TOO_LARGE/i],
+    ] as const) {
+      const sock = await rawSocket(stack.relay);
+      let raw = '';
+      sock.on('data', (d: string) => (raw += d));
+      sock.write(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const signal = AbortSignal.timeout(20_000);
+      for (let i = 0; i < 512; i++) if (!sock.write(chunk)) await once(sock, 'drain', { signal });
+      sock.end('0\r\n\r\n');
+      await once(sock, 'close', { signal });
+      assert.match(raw, answer, host);
+    }
+  });
+
+  it('closes the connection of a body that goes on after an early answer, once the linger is over', async () => {
+    // limited.test answers 413 at its 1000th byte; the client then goes on sending, slowly, for ever.
+    const sock = await rawSocket(stack.relay);
+    let raw = '';
+    sock.on('data', (d: string) => (raw += d));
+    sock.write('POST /digest HTTP/1.1\r\nHost: limited.test\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n' + 'a'.repeat(0x800) + '\r\n');
+    const drip = setInterval(() => sock.write('1\r\na\r\n'), 50);
+    try {
+      // The relay's linger is 500 ms here (30 s by default).
+      await once(sock, 'close', { signal: AbortSignal.timeout(10_000) });
+    } finally {
+      clearInterval(drip);
+    }
+    assert.match(raw, /^HTTP\/1\.1 413 /);
   });
 
   it('does not apply the total timeout to a WebSocket', async () => {

@@ -50,7 +50,9 @@ export function createPublicServer(opts: PublicListenerOptions): http.Server {
     // always) starts with its body stream already ended: Node skips ending it,
     // and draining it after the response, for every such request. 1.3–3 µs
     // of a bare server's 14–18 µs per request (docs/performance.md, item 31).
-    // It never emits 'end' then: whoever reads a body checks readableEnded.
+    // It never emits 'data', 'end' or 'close' then, and is `destroyed` from
+    // the start: whoever reads a body checks readableEnded first, and a client
+    // that goes away shows as the response's 'close', never the request's.
     optimizeEmptyRequests: true,
   };
   /** Who sent the request: a peer relay's request keeps the id the user's error page and logs already carry. */

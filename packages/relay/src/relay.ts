@@ -34,6 +34,8 @@ export interface RelayOptions {
    * normally comes first). Default 5 s.
    */
   headGraceMs?: number;
+  /** How long the rest of a request body that an early answer left unread is read and dropped before the connection closes. Default 30 s. */
+  unreadBodyLingerMs?: number;
   session?: { limits?: Partial<SessionLimits>; pingIntervalMs?: number; pingTimeoutMs?: number; handshakeTimeoutMs?: number };
   maxHeaderSize?: number;
   headersTimeoutMs?: number;
@@ -91,7 +93,7 @@ export async function startRelay(opts: RelayOptions): Promise<Relay> {
     trustedProxies: opts.public.trustedProxies,
     catalog: opts.catalog,
     gate: opts.gate ?? passthroughGate,
-    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: opts.headGraceMs ?? 5_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward, forwardUpgrade: opts.forwardUpgrade },
+    exchange: { registry, queueWaitMs: queue.maxWaitMs, headGraceMs: opts.headGraceMs ?? 5_000, unreadBodyLingerMs: opts.unreadBodyLingerMs ?? 30_000, onDone: (s) => opts.onExchange?.(s), forward: opts.forward, forwardUpgrade: opts.forwardUpgrade },
     isPeerForward: opts.isPeerForward,
     maxHeaderSize: opts.maxHeaderSize ?? 16 * 1024,
     headersTimeoutMs: opts.headersTimeoutMs ?? 30_000,

@@ -39,6 +39,8 @@ export interface ExchangeContext {
   queueWaitMs: number;
   /** Extra time past the app's head timeout before the relay gives up on the connector. */
   headGraceMs: number;
+  /** How long the rest of a request body that an early answer left unread is read and dropped before the connection closes. */
+  unreadBodyLingerMs: number;
   onDone?(summary: ExchangeSummary): void;
 }
 
@@ -64,6 +66,26 @@ export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   if (req.headers['transfer-encoding'] !== undefined) return true;
   return cl !== undefined && cl !== '0';
+}
+
+/**
+ * The relay answered before the request body ended (413, 504, a failed
+ * exchange). Pausing the request would leave the client blocked on a full
+ * socket until the keep-alive timer reset it, and closing at once can reset
+ * the connection before the client has read the answer. So the rest is read
+ * and dropped, as nginx's lingering close does, for at most `lingerMs` after
+ * the answer has gone out; then the connection is closed.
+ */
+function dropRestOfBody(req: IncomingMessage, res: ServerResponse, lingerMs: number): void {
+  req.resume();
+  res.once('finish', () => {
+    if (req.readableEnded) return;
+    const socket = req.socket;
+    const timer = setTimeout(() => socket.destroy(), lingerMs);
+    const stop = (): void => clearTimeout(timer);
+    req.once('end', stop);
+    socket.once('close', stop);
+  });
 }
 
 function trailerList(req: IncomingMessage): HeaderList {
@@ -104,6 +126,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   };
   const fail = (page: ReturnType<typeof Pages.upstream>): void => {
     finish(res.headersSent ? res.statusCode : page.status, page.code);
+    if (!req.readableEnded) dropRestOfBody(req, res, ctx.unreadBodyLingerMs);
     sendErrorPage(res, page, requestId);
   };
 
@@ -163,13 +186,14 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     // A bulk upload gets a bounded share of each turn of the event loop (shared/node/turns.ts); a full window resumes it itself.
     const spent = limitTurns(req, () => !s.isClosed && s.queuedBytes === 0);
     req.on('data', (chunk: Buffer) => {
+      // The exchange is over (answered early, reset): the rest is dropped (dropRestOfBody).
+      if (s.isClosed) return;
       // The app's head timeout counts from the request's last byte: an upload
       // that is still moving is not a slow app (a stalled one still times out).
       headTimer?.refresh();
       received += chunk.length;
       summary.bytesIn = received;
       if (limit > 0 && received > limit) {
-        req.pause();
         stopHeadTimer();
         s.reset(ErrorCode.BODY_TOO_LARGE, `request body over ${limit} bytes`);
         fail(Pages.bodyTooLarge(limit));

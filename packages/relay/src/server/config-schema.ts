@@ -28,6 +28,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'public.maxHeaderSize', type: 'size', default: 16384, min: 1024, max: 1048576, doc: 'Largest request head a user may send; larger gets 431.' },
   { key: 'public.headersTimeout', type: 'duration', default: 30000, min: 1000, doc: 'Time a client has to send its request head (slowloris guard).' },
   { key: 'public.keepAliveTimeout', type: 'duration', default: 65000, min: 1000, doc: 'Idle keep-alive time of user connections (longer than typical load balancer idle timeouts).' },
+  { key: 'public.unreadBodyLinger', type: 'duration', default: 30000, min: 0, doc: 'When the relay answers before a request body has ended (413, 504, a failed exchange), how long it goes on reading and dropping the rest, so that the client is not left blocked mid-upload and can read the answer, before it closes the connection (like nginx\'s `lingering_time`).' },
 
   { key: 'connector.listen', type: 'listen', default: '0.0.0.0:8443', doc: 'Address connectors dial (TLS; client certificates requested).' },
   { key: 'connector.url', type: 'url', default: null, doc: 'URL connectors use to reach this relay, printed by `token create` (default: `https://<first host>:<port>`).' },

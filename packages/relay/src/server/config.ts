@@ -19,7 +19,7 @@ export interface RelayConfig {
   dataDir: string;
   database: string | null;
   log: { level: string };
-  public: { listen: ListenAddr; tlsCertFile: string | null; tlsKeyFile: string | null; trustedProxies: string[]; maxHeaderSize: number; headersTimeout: number; keepAliveTimeout: number };
+  public: { listen: ListenAddr; tlsCertFile: string | null; tlsKeyFile: string | null; trustedProxies: string[]; maxHeaderSize: number; headersTimeout: number; keepAliveTimeout: number; unreadBodyLinger: number };
   connector: {
     listen: ListenAddr;
     url: string | null;

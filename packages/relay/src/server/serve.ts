@@ -166,6 +166,7 @@ export async function startServe(config: RelayConfig, options: ServeOptions = {}
       maxHeaderSize: config.public.maxHeaderSize,
       headersTimeoutMs: config.public.headersTimeout,
       keepAliveTimeoutMs: config.public.keepAliveTimeout,
+      unreadBodyLingerMs: config.public.unreadBodyLinger,
       shutdownGraceMs: config.shutdown.grace,
       logger,
       onExchange: exchangeRecorder(metrics, logger),

@@ -26,9 +26,9 @@ export interface AppTimeouts {
   /** Longest silence on a body in either direction. 0 = none (long polls, SSE). */
   idleMs: number;
   /**
-   * Longest a whole HTTP exchange may take, from the relay receiving the
-   * request to the response's last byte (queue wait, upload and download
-   * included). 0 = none, the default: event streams, long polls and large
+   * Longest a whole HTTP exchange may take, from the relay letting the
+   * request through its access check to the response's last byte (queue
+   * wait, upload and download included). 0 = none, the default: event streams, long polls and large
    * downloads would otherwise be cut. Not applied to WebSocket upgrades.
    * The relay enforces it (connectors do not read it).
    */
