@@ -8,7 +8,9 @@
  * contexts, so Chromium sends Fetch Metadata, and each host its own site) a
  * sign-out link or form on another site ends nothing and gets a page that
  * asks, whose button signs out, while the user's own sign-out is one click
- * across the sites of app and sign-in host, to the provider too.
+ * across the sites of app and sign-in host, to the provider too; and an
+ * image of the sign-out URL, in a page of the app or of a sibling app on
+ * the same site, signs nobody out.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -16,7 +18,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page, type Request } from 'playwright-core';
 import { hashPassword } from '../packages/relay/src/auth/index.ts';
 import { type AuthStack, startAuthStack } from './helpers/auth-stack.ts';
 import { startIdp, type TestIdp } from './helpers/idp.ts';
@@ -27,6 +29,20 @@ const RULES = [
   { name: 'X-Remote-Name', value: '{name}' },
   { name: 'X-Remote-Groups', value: '{groups}' },
 ];
+
+/** The request for `url` once it has finished or failed (Chromium blocks some answers to images: ORB). */
+function settled(page: Page, url: string): Promise<Request> {
+  return new Promise((resolve) => {
+    const done = (request: Request): void => {
+      if (request.url() !== url) return;
+      page.off('requestfinished', done);
+      page.off('requestfailed', done);
+      resolve(request);
+    };
+    page.on('requestfinished', done);
+    page.on('requestfailed', done);
+  });
+}
 
 // Developers without Chromium skip this; CI installs it and must never skip it.
 describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
@@ -55,6 +71,8 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
       [
         { name: 'far', externalHost: 'hello.localhost', preauth: 'oidc', headers: RULES, assignments: [{ kind: 'group', id: 'navy' }] },
         { name: 'notes', externalHost: 'notes.localhost', preauth: 'local', headers: RULES, assignments: [{ kind: 'group', id: 'staff' }] },
+        // A sibling of hello.localhost on the same site, open to anyone's content.
+        { name: 'forum', externalHost: 'forum.hello.localhost', preauth: 'passthrough' },
       ],
       {
       signInHost: 'login.localhost',
@@ -267,6 +285,54 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
     assert.equal(await page.textContent('h1'), 'You have signed out of far');
     await page.click('text=Sign in again');
     await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/interaction/`));
+    await context.close();
+  });
+
+  it('an image of the sign-out URL in a page of the app, or of another app of the same site, signs nobody out', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const signout = far.url('hello.localhost', '/.well-known/drawbridge/signout');
+    await page.goto(far.url('hello.localhost', '/page/start'));
+    await page.fill('#idp-login', 'grace');
+    await page.click('#idp-submit');
+    await page.waitForURL(far.url('hello.localhost', '/page/start'));
+    const sessions = async (): Promise<string[]> =>
+      (await context.cookies())
+        .filter((c) => c.name === 'drawbridge_session')
+        .map((c) => c.domain)
+        .sort();
+    assert.deepEqual(await sessions(), ['hello.localhost', 'login.localhost']);
+    const signouts = (await far.store.listAudit({ type: 'user.signout' })).length;
+
+    // User content with <img src=".../.well-known/drawbridge/signout">: on the app's own page (same-origin), on a sibling app's (same-site).
+    for (const [label, url, site] of [
+      ['a page of the app', far.url('hello.localhost', `/page/post?img=${encodeURIComponent('/.well-known/drawbridge/signout')}`), 'same-origin'],
+      ['a page of another app of the same site', far.url('forum.hello.localhost', `/page/post?img=${encodeURIComponent(signout)}`), 'same-site'],
+    ] as const) {
+      const answered = settled(page, signout);
+      await page.goto(url);
+      const request = await answered;
+      assert.equal(request.resourceType(), 'image', label);
+      assert.equal(new URL(request.headers().referer!).host, new URL(url).host, label);
+      // Another origin's HTML answer to an image Chromium blocks (ORB) once its cookies were handled, and then reports only provisional headers.
+      if (site === 'same-origin') {
+        const sent = await request.allHeaders();
+        assert.deepEqual([sent['sec-fetch-site'], sent['sec-fetch-mode'], sent['sec-fetch-dest']], [site, 'no-cors', 'image'], `${label}: Chromium sent Fetch Metadata`);
+        assert.ok(sent.cookie?.includes('drawbridge_session='), `${label}: with the session cookie`);
+        const res = await request.response();
+        assert.equal(res?.status(), 200, label);
+        assert.equal(await res?.headerValue('set-cookie'), null, label);
+      }
+      assert.deepEqual(await sessions(), ['hello.localhost', 'login.localhost'], label);
+    }
+    const app = await page.goto(far.url('hello.localhost', '/page/start'));
+    assert.equal(app?.request().redirectedFrom(), null, 'still signed in: no detour through sign-in');
+    assert.equal((await far.store.listAudit({ type: 'user.signout' })).length, signouts, 'nothing ended');
+
+    // The app's own "Sign out" link on the same page is still one click, to the provider too.
+    await page.click('#signout');
+    await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/session/end?`));
+    assert.deepEqual(await sessions(), []);
     await context.close();
   });
 

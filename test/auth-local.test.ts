@@ -3,7 +3,8 @@
  * wrong passwords, CSRF, rate limits per user and per address, return paths
  * that try to leave the host, the 403 page, SSO headers at the app,
  * disabling a user or removing an assignment closing their open streams, and
- * sign-out that only the user's own click (never HEAD, never another site) ends.
+ * sign-out that only the user's own click ends (never HEAD, another site's or
+ * a sibling app's link or form, an image in a page).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -249,20 +250,30 @@ describe('local users, sign-in on the app host', () => {
     assert.equal(event?.details.closedStreams, 1);
   });
 
-  it('ends nothing on HEAD or on a sign-out another site starts: it asks, and the confirmation’s own post signs out', async () => {
+  it('ends nothing on HEAD or on a sign-out that is not the user’s own click here: it asks, and the confirmation’s own post signs out', async () => {
     const ua = new UserAgent();
     assert.equal((await signIn(ua, 'eve')).status, 200);
     const session = (): string | undefined => ua.cookies('wiki.test').find((c) => c.name === 'drawbridge_session')?.value;
     const cookie = session()!;
     const signout = s.url('wiki.test', '/.well-known/drawbridge/signout');
-    const asked = [
+    const fetchMetadata = (site: string, mode: string, dest: string): Record<string, string> => ({ 'sec-fetch-site': site, 'sec-fetch-mode': mode, 'sec-fetch-dest': dest });
+    const asked = new Map([
       ['HEAD, a link scanner', await ua.fetch(signout, { method: 'HEAD' })],
-      ['HEAD, same-origin', await ua.fetch(signout, { method: 'HEAD', headers: { 'sec-fetch-site': 'same-origin' } })],
+      ['HEAD, same-origin', await ua.fetch(signout, { method: 'HEAD', headers: fetchMetadata('same-origin', 'navigate', 'document') })],
       ['GET, cross-site', await ua.fetch(signout, { headers: { 'sec-fetch-site': 'cross-site' } })],
       ['POST, cross-site', await ua.fetch(signout, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } })],
       // A cross-site post does not carry the SameSite=Lax cookie, but its answer could still delete it.
       ['POST, cross-site, without the cookie', await new UserAgent().fetch(signout, { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } })],
-    ] as const;
+      // Another app on a sibling host of the same domain (a passthrough app, user content): the same site, not the user's click here.
+      ['GET, same-site link', await ua.fetch(signout, { headers: fetchMetadata('same-site', 'navigate', 'document') })],
+      ['POST, same-site form', await ua.fetch(signout, { method: 'POST', headers: fetchMetadata('same-site', 'navigate', 'document') })],
+      // Sub-resources of a page of this very app, e.g. <img src="/.well-known/drawbridge/signout"> in user content.
+      ['GET, same-origin image', await ua.fetch(signout, { headers: fetchMetadata('same-origin', 'no-cors', 'image') })],
+      ['GET, same-origin frame', await ua.fetch(signout, { headers: fetchMetadata('same-origin', 'navigate', 'iframe') })],
+      ['GET, same-origin fetch', await ua.fetch(signout, { headers: fetchMetadata('same-origin', 'cors', 'empty') })],
+      // The browser fetches it before the user clicks, if they ever do.
+      ['GET, same-origin prerender', await ua.fetch(signout, { headers: { ...fetchMetadata('same-origin', 'navigate', 'document'), 'sec-purpose': 'prefetch;prerender' } })],
+    ]);
     for (const [label, page] of asked) {
       assert.equal(page.status, 200, label);
       assert.equal(header(page, 'set-cookie'), undefined, label);
@@ -271,12 +282,12 @@ describe('local users, sign-in on the app host', () => {
       assert.equal(header(page, 'cache-control'), 'no-store', label);
       assert.match(header(page, 'content-type')!, /^text\/html/, label);
       assert.equal(page.body === '', label.startsWith('HEAD'), label);
+      if (!label.startsWith('HEAD')) assert.match(page.body, /<h1>Sign out of wiki\?<\/h1>/, label);
     }
-    const page = asked[2][1];
-    assert.match(page.body, /<h1>Sign out of wiki\?<\/h1>/);
+    const page = asked.get('GET, cross-site')!;
     assert.match(page.body, /signed in as <strong>eve<\/strong>/);
     assert.doesNotMatch(page.body, /<script/i);
-    assert.doesNotMatch(asked[4][1].body, /signed in as/, 'no cookie, no account to name');
+    assert.doesNotMatch(asked.get('POST, cross-site, without the cookie')!.body, /signed in as/, 'no cookie, no account to name');
     assert.equal(session(), cookie);
     assert.equal((await ua.fetch(s.url('wiki.test', '/'))).status, 200, 'still signed in');
     assert.deepEqual((await audit('user.signout')).filter((e) => e.actor === users.eve!.id), []);
@@ -284,19 +295,30 @@ describe('local users, sign-in on the app host', () => {
     // The button posts from the relay's own page: same-origin, so it signs out.
     const action = unescapeHtml(/<form method="post" action="([^"]+)">/.exec(page.body)![1]!);
     assert.equal(action, '/.well-known/drawbridge/signout');
-    const out = await ua.fetch(new URL(action, signout).href, { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+    const out = await ua.fetch(new URL(action, signout).href, { method: 'POST', headers: fetchMetadata('same-origin', 'navigate', 'document') });
     assert.equal(out.status, 200);
     assert.match(out.body, /You have signed out of wiki/);
     assert.equal(session(), undefined);
     const [event] = (await audit('user.signout')).filter((e) => e.actor === users.eve!.id);
     assert.equal(event?.details.provider, undefined, 'a local session has no provider step');
 
-    // A link the user follows on the same site, or types, signs out at once as before.
-    for (const site of ['same-site', 'none']) {
+    // The user's own sign-out is one click: the app's "Sign out" link (same-origin navigation), a form or
+    // script of the app itself (same-origin POST), a typed URL or bookmark (none), a browser without Fetch Metadata.
+    const own: Array<[string, { method?: string; headers?: Record<string, string> }]> = [
+      ['same-origin navigation', { headers: fetchMetadata('same-origin', 'navigate', 'document') }],
+      ['same-origin POST', { method: 'POST', headers: fetchMetadata('same-origin', 'navigate', 'document') }],
+      ['same-origin POST from a script', { method: 'POST', headers: fetchMetadata('same-origin', 'cors', 'empty') }],
+      ['typed URL', { headers: { ...fetchMetadata('none', 'navigate', 'document'), 'sec-fetch-user': '?1' } }],
+      ['no Fetch Metadata', {}],
+    ];
+    for (const [label, init] of own) {
       assert.equal((await signIn(ua, 'eve')).status, 200);
-      const direct = await ua.fetch(signout, { headers: { 'sec-fetch-site': site } });
-      assert.match(direct.body, /You have signed out of wiki/, site);
-      assert.equal(session(), undefined, site);
+      const direct = await ua.fetch(signout, init);
+      assert.equal(direct.status, 200, label);
+      assert.match(direct.body, /You have signed out of wiki/, label);
+      assert.match(header(direct, 'set-cookie') ?? '', /drawbridge_session=;/, label);
+      assert.equal(session(), undefined, label);
+      assert.ok((await audit('user.signout', header(direct, 'x-drawbridge-request-id'))).length === 1, `${label}: audited`);
     }
   });
 

@@ -5,10 +5,12 @@
  * `end_session_endpoint`, the provider asks the user, ends its session and
  * sends the browser back to the relay's signed-out page; the next sign-in
  * asks for credentials again. The ID token travels as `id_token_hint` when
- * it fits in its cookie. Also: sign-outs started by another site and HEAD
- * requests (they end nothing and ask; the answer's own post signs out), the
- * off switch, a provider without the endpoint, an unreachable provider, local
- * sessions, what `user.signout` records of the provider step, and that
+ * it fits in its cookie. Also: sign-outs that are not the user's own click
+ * (another site's or a sibling app's link or form, an image in a page) and
+ * HEAD requests (they end nothing and ask; the answer's own post signs out),
+ * a provider step that fails after the session ended, the off switch, a
+ * provider without the endpoint, an unreachable provider, local sessions,
+ * what `user.signout` records of the provider step, and that
  * neither `rd` nor the post-logout page can be used as an open redirect.
  */
 import assert from 'node:assert/strict';
@@ -19,6 +21,7 @@ import { request } from 'undici';
 import { hashPassword } from '../packages/relay/src/auth/index.ts';
 import { OidcClient } from '../packages/relay/src/auth/oidc.ts';
 import { SessionCodec } from '../packages/relay/src/auth/sessions.ts';
+import type { Store } from '../packages/relay/src/store/index.ts';
 import { type AuthStack, startAuthStack } from './helpers/auth-stack.ts';
 import { client } from './helpers/harness.ts';
 import { startIdp, type TestIdp } from './helpers/idp.ts';
@@ -52,6 +55,14 @@ const sessionCookie = (ua: UserAgent, host: string): string | undefined => ua.co
 const hintCookie = (ua: UserAgent, host: string): { value: string; path: string } | undefined => ua.cookies(host).find((c) => c.name === 'drawbridge_id_hint');
 const CROSS_SITE = { 'sec-fetch-site': 'cross-site' };
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin' };
+/** The app's own "Sign out" link, as a browser with Fetch Metadata follows it. */
+const NAVIGATE = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' };
+/** A link on another app of the same domain (a sibling host: another site's origin, the same site). */
+const SAME_SITE = { 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' };
+/** `<img src="/.well-known/drawbridge/signout">` in user content, on a page of the app itself or (`same-site`) of a sibling app. */
+const IMAGE = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'no-cors', 'sec-fetch-dest': 'image' };
+const SIBLING_IMAGE = { ...IMAGE, 'sec-fetch-site': 'same-site' };
+const HOUR = 3_600_000;
 
 /** The confirmation a sign-out not started by the user gets: a page, and nothing changed. */
 function assertAsks(page: Page, title: string, label = ''): void {
@@ -67,6 +78,31 @@ function confirmUrl(page: Page): string {
   return new URL(unescapeHtml(/<form method="post" action="([^"]+)">/.exec(page.body)![1]!), page.url).href;
 }
 const codecOf = (s: AuthStack): SessionCodec => new SessionCodec({ store: s.store, clock: Date.now, keyPeriodMs: 7 * 86_400_000 });
+
+/**
+ * The store as a relay sees it when its database fails under it: the real
+ * one, except that reading the session keys fails while `broken.now` is set.
+ * The relay's key ring reads them once per key period, so the failure shows
+ * at the first sealing or opening after the period turns.
+ */
+function sessionKeysFail(broken: { now: boolean }): (store: Store) => Store {
+  return (store) =>
+    new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'getSetting') {
+          return (key: string) => (broken.now && key.startsWith('auth.session-key.') ? Promise.reject(new Error('SQLITE_IOERR: disk I/O error')) : target.getSetting(key));
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+}
+
+/** Sets the stack's clock `ms` before the end of the current key period (`HOUR`): the relay's keys stay loaded until it turns. */
+function nearPeriodEnd(s: AuthStack, ms: number): void {
+  const now = Date.now();
+  s.skew.ms = (Math.floor(now / HOUR) + 1) * HOUR - ms - now;
+}
 
 describe('sign-out at the identity provider', () => {
   let idp: TestIdp;
@@ -317,6 +353,135 @@ describe('sign-out at the identity provider', () => {
     assert.ok(header(out, 'location')!.startsWith(`${idp.issuer}/session/end?`));
     const back = await confirmAtProvider(ua, await ua.navigate(header(out, 'location')!));
     assert.match(back.body, /You have signed out of hello/);
+  });
+
+  it('another app of the same site, or an image in a page, ends neither the relay’s session nor the provider’s; the app’s own link still does, in one click', async () => {
+    // Per-app sign-in: a link on a sibling app, an image in the app's own pages or in a sibling's.
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
+    const cookie = sessionCookie(ua, 'solo.test');
+    const hint = hintCookie(ua, 'solo.test')?.value;
+    const signout = solo.url('solo.test', `${RELAY}signout`);
+    const events = (await solo.store.listAudit({ type: 'user.signout' })).length;
+    for (const [label, method, headers] of [
+      ['a link on another app of the same site', 'GET', SAME_SITE],
+      ['a form on another app of the same site', 'POST', SAME_SITE],
+      ['an image in a page of the app', 'GET', IMAGE],
+      ['an image in a page of another app of the same site', 'GET', SIBLING_IMAGE],
+    ] as const) {
+      assertAsks(await ua.fetch(signout, { method, headers }), 'Sign out of solo?', label);
+    }
+    assert.equal(sessionCookie(ua, 'solo.test'), cookie);
+    assert.equal(hintCookie(ua, 'solo.test')?.value, hint, 'the kept ID token stays: nothing went to the provider');
+    assert.equal((await solo.store.listAudit({ type: 'user.signout' })).length, events, 'nothing ended, nothing audited');
+    // The app's own "Sign out" link: a same-origin navigation, straight on to the provider with the hint.
+    const out = await ua.navigate(signout, { headers: NAVIGATE }, (location) => location.startsWith(idp.issuer));
+    const end = new URL(out.chain[1]!);
+    assert.equal(`${end.origin}${end.pathname}`, `${idp.issuer}/session/end`);
+    assert.equal(decodeJwt(end.searchParams.get('id_token_hint')!).aud, 'solo');
+    assert.equal(sessionCookie(ua, 'solo.test'), undefined);
+    await confirmAtProvider(ua, await ua.navigate(out.chain[1]!));
+
+    // Central sign-in with the apps and the sign-in host on one domain: a sibling's link or image, to either host, only asks.
+    const ub = new UserAgent();
+    assert.equal((await signIn(ub, idp, central.url('hello.test', '/'), 'ada')).status, 200);
+    const rd = central.url('hello.test', '/');
+    const centralLink = central.url('login.test', `${RELAY}signout?${new URLSearchParams({ rd }).toString()}`);
+    for (const [label, url, headers] of [
+      ['a sibling app’s link to the sign-in host', centralLink, SAME_SITE],
+      ['a sibling app’s image of the sign-in host', centralLink, SIBLING_IMAGE],
+      ['a sibling app’s link to the app host', central.url('hello.test', `${RELAY}signout`), SAME_SITE],
+      ['an image in a page of the app', central.url('hello.test', `${RELAY}signout`), IMAGE],
+    ] as const) {
+      assertAsks(await ub.fetch(url, { headers }), 'Sign out of hello?', label);
+    }
+    assert.ok(sessionCookie(ub, 'hello.test'));
+    assert.ok(sessionCookie(ub, 'login.test'));
+    assert.ok(hintCookie(ub, 'login.test'));
+    // The app's own link is still one click: its redirect reaches the sign-in host as same-site, and the hop vouches for it.
+    const first = await ub.fetch(central.url('hello.test', `${RELAY}signout`), { headers: NAVIGATE });
+    assert.equal(first.status, 302);
+    const next = new URL(header(first, 'location')!);
+    assert.ok(next.searchParams.get('hop'));
+    const done = await ub.fetch(next.href, { headers: SAME_SITE });
+    assert.equal(done.status, 302, done.body.slice(0, 300));
+    const provider = new URL(header(done, 'location')!);
+    assert.equal(`${provider.origin}${provider.pathname}`, `${idp.issuer}/session/end`);
+    assert.ok(provider.searchParams.get('id_token_hint'));
+    assert.equal(sessionCookie(ub, 'login.test'), undefined);
+    await confirmAtProvider(ub, await ub.navigate(provider.href));
+  });
+
+  it('a failure in the provider step after the session ended (the store under the key ring) still clears the cookies, records the sign-out, and answers with the page', async (t) => {
+    const broken = { now: false };
+    const s = await startAuthStack(
+      [{ name: 'brittle', externalHost: 'brittle.test', preauth: 'oidc', assignments: [{ kind: 'group', id: 'staff' }] }],
+      { oidc: { issuer: idp.issuer, clientId: 'brittle', clientSecret: SECRET, scopes: SCOPES }, session: { maxAgeMs: HOUR, keyPeriodMs: HOUR } },
+      { gateStore: sessionKeysFail(broken) },
+    );
+    t.after(() => s.close());
+    nearPeriodEnd(s, 5_000);
+    const codec = new SessionCodec({ store: s.store, clock: () => Date.now() + s.skew.ms, keyPeriodMs: HOUR });
+    const session = { sid: 'sid-brittle', kind: 'oidc' as const, sub: 'ada', email: 'ada@example.com', groups: ['staff'], expiresAt: Date.now() + s.skew.ms + 600_000 };
+    const ua = new UserAgent();
+    ua.setCookie('brittle.test', 'drawbridge_session', await codec.sealSession(session, 'brittle.test'));
+    ua.setCookie('brittle.test', 'drawbridge_id_hint', await codec.sealIdTokenHint({ sid: session.sid, idToken: 'the.id.token' }, 'brittle.test', session.expiresAt), RELAY);
+    // The relay opens the session while its keys are loaded, then the key period turns and the store fails.
+    assert.equal((await ua.fetch(s.url('brittle.test', '/'))).status, 200);
+    s.skew.ms += 10_000;
+    broken.now = true;
+
+    const out = await ua.fetch(s.url('brittle.test', `${RELAY}signout`), { headers: NAVIGATE });
+    assert.equal(out.status, 200, out.body.slice(0, 300));
+    assert.equal(header(out, 'location'), undefined);
+    assert.equal(header(out, 'x-drawbridge-error'), 'ERR_INTERNAL');
+    assert.match(out.body, /You have signed out of brittle/);
+    assert.match(out.body, /Signing out at the identity provider did not work.*Sign out at the identity provider, or close the browser/s);
+    assert.equal(sessionCookie(ua, 'brittle.test'), undefined, 'the session cookie is cleared');
+    assert.equal(hintCookie(ua, 'brittle.test'), undefined, 'the kept ID token is cleared');
+    assert.ok(await s.store.getSetting('auth.revoked.sid-brittle'), 'the session was revoked');
+    const [event, ...more] = await s.store.listAudit({ type: 'user.signout', requestId: header(out, 'x-drawbridge-request-id')! });
+    assert.deepEqual(more, []);
+    assert.equal(event?.actor, 'ada');
+    assert.deepEqual(event?.details, { method: 'oidc', closedStreams: 0, provider: 'unavailable', reason: 'ERR_INTERNAL' });
+  });
+
+  it('central: when the app host cannot seal its hop (the store under the key ring), it still signs out, and the sign-in host asks instead', async (t) => {
+    const broken = { now: false };
+    const s = await startAuthStack(
+      [{ name: 'frail', externalHost: 'frail.test', preauth: 'oidc', assignments: [{ kind: 'group', id: 'staff' }] }],
+      { signInHost: 'login.frail.test', oidc: { issuer: idp.issuer, clientId: 'frail', clientSecret: SECRET, scopes: SCOPES }, session: { maxAgeMs: HOUR, keyPeriodMs: HOUR } },
+      { gateStore: sessionKeysFail(broken) },
+    );
+    t.after(() => s.close());
+    nearPeriodEnd(s, 5_000);
+    const codec = new SessionCodec({ store: s.store, clock: () => Date.now() + s.skew.ms, keyPeriodMs: HOUR });
+    const session = { sid: 'sid-frail', kind: 'oidc' as const, sub: 'ada', email: 'ada@example.com', groups: ['staff'], expiresAt: Date.now() + s.skew.ms + 600_000 };
+    const ua = new UserAgent();
+    ua.setCookie('frail.test', 'drawbridge_session', await codec.sealSession(session, 'frail.test'));
+    ua.setCookie('login.frail.test', 'drawbridge_session', await codec.sealSession(session, 'login.frail.test'));
+    assert.equal((await ua.fetch(s.url('frail.test', '/'))).status, 200);
+    s.skew.ms += 10_000;
+    broken.now = true;
+
+    const first = await ua.fetch(s.url('frail.test', `${RELAY}signout`), { headers: NAVIGATE });
+    assert.equal(first.status, 302, first.body.slice(0, 300));
+    const next = new URL(header(first, 'location')!);
+    assert.equal(`${next.origin}${next.pathname}`, s.url('login.frail.test', `${RELAY}signout`));
+    assert.equal(next.searchParams.get('hop'), null, 'no hop to vouch with');
+    assert.equal(sessionCookie(ua, 'frail.test'), undefined);
+    assert.ok(await s.store.getSetting('auth.revoked.sid-frail'));
+    const [event] = await s.store.listAudit({ type: 'user.signout', requestId: header(first, 'x-drawbridge-request-id')! });
+    assert.equal(event?.details.provider, 'central');
+
+    // The store is back: without the hop, the redirect that arrives from another host asks; its button signs out there.
+    broken.now = false;
+    const asked = await ua.fetch(next.href, { headers: SAME_SITE });
+    assertAsks(asked, 'Sign out of frail?');
+    const done = await ua.fetch(confirmUrl(asked), { method: 'POST', headers: NAVIGATE });
+    assert.equal(done.status, 302, done.body.slice(0, 300));
+    assert.ok(header(done, 'location')!.startsWith(`${idp.issuer}/session/end?`));
+    assert.equal(sessionCookie(ua, 'login.frail.test'), undefined);
   });
 
   it('with oidc.providerLogout off, sign-out stays at the relay as before, and the provider signs the user straight back in', async () => {

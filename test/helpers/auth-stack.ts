@@ -43,6 +43,11 @@ export interface AuthStack {
 
 export type AppSpec = Partial<AppConfig> & Pick<AppConfig, 'name' | 'externalHost'>;
 
+export interface AuthStackOptions {
+  /** The store as the gate sees it, made from the real one (e.g. one whose reads fail on demand); the stack's `store` stays the real one. */
+  gateStore?: (store: Store) => Store;
+}
+
 function echoApp(events: EventEmitter): { handler: http.RequestListener; upgrade: (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void } {
   const wss = new WebSocketServer({ noServer: true });
   return {
@@ -56,8 +61,10 @@ function echoApp(events: EventEmitter): { handler: http.RequestListener; upgrade
       }
       const body = JSON.stringify({ url: req.url ?? '', method: req.method ?? '', headers: req.headers } satisfies Echo);
       const html = req.url?.startsWith('/page') === true;
+      // `?img=URL` stands for user content on the page (an avatar, an image in a post).
+      const img = new URL(req.url ?? '/', 'http://echo').searchParams.get('img');
       const out = html
-        ? `<!doctype html><title>echo</title><h1>Header check</h1><pre id="headers">${JSON.stringify(req.headers, null, 1).replace(/</g, '&lt;')}</pre><a id="signout" href="/.well-known/drawbridge/signout">Sign out</a>`
+        ? `<!doctype html><title>echo</title><h1>Header check</h1><pre id="headers">${JSON.stringify(req.headers, null, 1).replace(/</g, '&lt;')}</pre><a id="signout" href="/.well-known/drawbridge/signout">Sign out</a>${img === null ? '' : `<img id="user-content" alt="" src="${img.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;')}">`}`
         : body;
       res.writeHead(200, { 'content-type': html ? 'text/html' : 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);
@@ -76,7 +83,7 @@ function echoApp(events: EventEmitter): { handler: http.RequestListener; upgrade
  * Starts it all. The gate reaches an OIDC provider only on first use, so a
  * test IdP can register the relay's redirect URI once the port is known.
  */
-export async function startAuthStack(specs: AppSpec[], gateOptions: Partial<AccessGateOptions> = {}): Promise<AuthStack> {
+export async function startAuthStack(specs: AppSpec[], gateOptions: Partial<AccessGateOptions> = {}, options: AuthStackOptions = {}): Promise<AuthStack> {
   const events = new EventEmitter();
   const echo = echoApp(events);
   const origin = await startOrigin(echo.handler);
@@ -91,7 +98,7 @@ export async function startAuthStack(specs: AppSpec[], gateOptions: Partial<Acce
   }
   const catalog = new MemoryCatalog([...apps.values()]);
   const skew = { ms: 0 };
-  const gate = await createAccessGate({ store, catalog, logger, clock: () => Date.now() + skew.ms, ...gateOptions });
+  const gate = await createAccessGate({ store: options.gateStore?.(store) ?? store, catalog, logger, clock: () => Date.now() + skew.ms, ...gateOptions });
   const stack = await startStack({ apps: [...apps.values()], relay: { catalog, gate, relayRoutes: gate.routes } });
   const port = new URL(stack.relay.publicUrl).port;
   return {

@@ -1,6 +1,6 @@
 /**
  * Small HTTP helpers for the pages and redirects the relay answers itself:
- * cookies (RFC 6265), where a request came from, form bodies.
+ * cookies (RFC 6265), where a request came from (Fetch Metadata), form bodies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientInfo } from '../proxy/client-info.ts';
@@ -154,13 +154,34 @@ export async function readForm(req: IncomingMessage, limit = 8 * 1024): Promise<
 }
 
 /**
- * Whether the browser says another site started this request (Fetch
- * Metadata `Sec-Fetch-Site: cross-site`, a link or form on another site, or
- * a redirect chain that passed through one). Browsers send it over HTTPS;
- * without it the answer is no.
+ * Whether the browser reports this request as the user's own action on this
+ * origin, so that it may change state (sign-out). Fetch Metadata must say
+ * that the request started on this very origin (`Sec-Fetch-Site:
+ * same-origin`) or with the user (`none`: the address bar, a bookmark) and,
+ * except for a POST (a form or a script of the page itself), that it is a
+ * top-level navigation (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest:
+ * document`, each when sent). Not the user's own: another site's link or
+ * form (`cross-site`); another host of the same site (`same-site`), which is
+ * every other app of a domain, passthrough apps and apps with user content
+ * included; a sub-resource of a page here (an image, a frame, a fetch); a
+ * prefetch or prerender (`Sec-Purpose`), which the browser starts before the
+ * user clicks, if ever. A browser that sends no Fetch Metadata at all (older
+ * ones; browsers send it over HTTPS and to localhost) cannot be told apart:
+ * true.
+ *
+ * @example
+ * if (req.method === 'HEAD' || !userStarted(req)) return askFirst(req, res);
  */
-export function isCrossSite(req: IncomingMessage): boolean {
-  return req.headers['sec-fetch-site'] === 'cross-site';
+export function userStarted(req: IncomingMessage): boolean {
+  const h = req.headers;
+  if (h['sec-purpose'] !== undefined || h.purpose !== undefined) return false;
+  const site = h['sec-fetch-site'];
+  const mode = h['sec-fetch-mode'];
+  const dest = h['sec-fetch-dest'];
+  if (site === undefined && mode === undefined && dest === undefined) return true;
+  if (site !== 'same-origin' && site !== 'none') return false;
+  if (req.method === 'POST') return true;
+  return (mode === undefined || mode === 'navigate') && (dest === undefined || dest === 'document');
 }
 
 /** Whether a browser navigates here (a redirect to sign-in helps) rather than a script or an API client. */

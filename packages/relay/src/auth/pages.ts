@@ -78,7 +78,8 @@ ${signInUrl ? `<p><a class="button" href="${escapeHtml(signInUrl)}">Sign in agai
 }
 
 /**
- * The question a sign-out started by another site gets instead of ending the
+ * The question a sign-out that is not the user's own click here (another
+ * site's or app's link or form, an embedded image) gets instead of ending the
  * session: its button posts to `action` from this page, so the sign-out that
  * follows is same-origin and the user's own. `account` names who is signed in
  * when the request showed it (a cross-site POST carries no session cookie).
@@ -88,7 +89,7 @@ export function signOutConfirmPage(appName: string | undefined, account: string 
     appName ? `Sign out of ${appName}?` : 'Sign out?',
     `<h1>Sign out${appName ? ` of ${escapeHtml(appName)}` : ''}?</h1>
 ${account ? `<p>You are signed in as <strong>${escapeHtml(account)}</strong>.</p>` : ''}
-<p>This sign-out was started from another site, so it waits for you to confirm it here.</p>
+<p>This sign-out did not come from your own click here (it came from another site or application, or from something embedded in a page), so it waits for you to confirm it.</p>
 <form method="post" action="${escapeHtml(action)}"><button type="submit">Sign out</button>
 ${stayUrl ? `<a class="button" href="${escapeHtml(stayUrl)}">Stay signed in</a>` : ''}</form>`,
     requestId,

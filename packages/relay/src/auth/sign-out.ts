@@ -6,15 +6,22 @@
  * (OpenID Connect RP-Initiated Logout 1.0) so that the provider's session
  * ends too, and the provider sends it back to `signedout`.
  *
- * Only the user's own click ends a session. A sign-out the browser reports as
- * started by another site (Fetch Metadata) changes nothing, not even a cookie
- * (a cross-site POST does not carry the SameSite=Lax session cookie, yet its
- * answer could delete it): it gets a page that asks, whose button posts from
- * the relay's own origin. HEAD gets that page's answer too, so that link
- * scanners and previews end nothing. With central sign-in the app host sees
- * the user's click and vouches for it to the central host with a sealed,
- * short-lived hop token bound to the session, since the redirect between them
- * may itself be cross-site.
+ * Only the user's own click ends a session: a navigation or form the browser
+ * reports (Fetch Metadata) as started on this very origin or by the user
+ * (`userStarted`). Anything else changes nothing, not even a cookie (a
+ * cross-site POST does not carry the SameSite=Lax session cookie, yet its
+ * answer could delete it): another site's link or form, another app on a
+ * sibling host of the same site, an image or frame of a page here (user
+ * content). It gets a page that asks, whose button posts from the relay's
+ * own origin. HEAD gets that page's answer too, so that link scanners and
+ * previews end nothing. With central sign-in the app host sees the user's
+ * click and vouches for it to the central host with a sealed, short-lived hop
+ * token bound to the session, since the redirect between them arrives from
+ * another host.
+ *
+ * Once the session has ended, the rest (its `user.signout` record, the
+ * cleared cookies, the page or redirect) must happen even if the provider
+ * step fails: that step cannot throw, and its failure is only a note.
  *
  * The provider step carries the session's ID token as `id_token_hint` when the
  * relay could keep it: sealed in a cookie of the relay's own path on the host
@@ -27,12 +34,12 @@ import type { AppConfig } from '@drawbridge/shared';
 import { clientAddress } from '../proxy/http-proxy.ts';
 import type { AuthContext, SessionRead } from './context.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
-import { isCrossSite, isSecure, originFor, readCookie, redirect, RELAY_PATH, sendHtml, serializeCookie } from './http.ts';
+import { isSecure, originFor, readCookie, redirect, RELAY_PATH, sendHtml, serializeCookie, userStarted } from './http.ts';
 import { accountName } from './identity.ts';
 import { type SignedOutNote, signedOutPage, signOutConfirmPage } from './pages.ts';
 import { returnTargetFor, safeReturnPath } from './redirects.ts';
 import { MAX_COOKIE_VALUE } from './session-fit.ts';
-import type { IdTokenHintData, SessionData } from './sessions.ts';
+import type { SessionData } from './sessions.ts';
 
 /** The host a flow runs on: the central sign-in host, or the app's own. */
 interface Site {
@@ -48,6 +55,17 @@ interface Site {
  * `end_session_endpoint`, or it could not be reached (`details.reason`).
  */
 type ProviderStep = 'redirected' | 'central' | 'off' | 'unsupported' | 'unavailable';
+
+/** The provider step's outcome: what to record, and where the browser goes next (`redirected` only). */
+interface ProviderOutcome {
+  provider?: ProviderStep;
+  /** The error code, for `unavailable`. */
+  reason?: string;
+  url?: string;
+}
+
+/** The reason recorded when the provider step fails for something other than the provider (a store behind the key ring). */
+const INTERNAL = 'ERR_INTERNAL';
 
 const HINT_COOKIE = 'id_hint';
 /** From the app host's redirect to the central host's answer. */
@@ -103,37 +121,31 @@ export class SignOutFlows {
     if (req.method === 'HEAD' || !(await this.startedHere(req, site.host, own, q))) return this.confirm(site, app, req, res, requestId, q, read);
     const cookies = [this.ctx.clearSessionCookie(req)];
     const ended = 'session' in read ? { session: read.session, closed: await this.ctx.endSession(read.session) } : undefined;
-    const audit = async (provider?: ProviderStep, reason?: string): Promise<void> => {
-      if (!ended) return;
-      const details = { method: ended.session.kind, closedStreams: ended.closed, ...(provider && { provider }), ...(reason && { reason }) };
-      await this.ctx.audit.record({ type: 'user.signout', outcome: 'success', actor: ended.session.sub, app: app?.id ?? null, address: clientAddress(req), requestId, details });
-    };
+    // From here on the session has ended: nothing below may keep the user from
+    // learning it, from getting the cleared cookies, or the sign-out from its record.
     const oidc = own?.kind === 'oidc';
     if (!site.central && this.ctx.signInHost !== undefined) {
-      await audit(!oidc ? undefined : this.providerLogout ? 'central' : 'off');
+      await this.record(ended, app, req, requestId, { provider: !oidc ? undefined : this.providerLogout ? 'central' : 'off' });
       return this.toCentralHost(site, req, res, requestId, cookies, ended?.session);
     }
     const target = site.central ? returnTargetFor(req, q.get('rd'), this.ctx.catalog) : undefined;
     const name = site.central ? target?.app.name : app?.name;
     const again = site.central ? target?.url.href : '/';
-    const hint = await this.takeIdTokenHint(req, site.host, cookies);
-    let note: SignedOutNote | undefined;
-    if (oidc && this.providerLogout) {
-      try {
-        const url = await this.providerUrl(req, site.host, again ?? '', hint?.sid === own.sid ? hint.idToken : undefined);
-        await audit(url === undefined ? 'unsupported' : 'redirected');
-        if (url !== undefined) return redirect(res, url, requestId, cookies);
-      } catch (err) {
-        if (!(err instanceof AuthError)) throw err;
-        this.ctx.logger.warn({ err, requestId }, 'sign-out at the identity provider failed; the relay session has ended');
-        note = providerFailed(err.code);
-        await audit('unavailable', err.code);
-      }
-    } else {
-      await audit(oidc ? 'off' : undefined);
-    }
+    const hint = this.takeIdTokenHint(req, cookies);
+    const step: ProviderOutcome = !oidc ? {} : this.providerLogout ? await this.providerStep(req, site.host, again ?? '', own.sid, hint, requestId) : { provider: 'off' };
+    await this.record(ended, app, req, requestId, step);
+    if (step.url !== undefined) return redirect(res, step.url, requestId, cookies);
+    const note = step.reason !== undefined ? providerFailed(step.reason) : undefined;
     const headers: Record<string, string> = note?.code ? { 'x-drawbridge-error': note.code } : {};
     sendHtml(res, signedOutPage(name, again, requestId, note), requestId, { status: 200, cookies, headers });
+  }
+
+  /** `user.signout` of the session this sign-out ended, if it ended one (the audit never throws). */
+  private async record(ended: { session: SessionData; closed: number } | undefined, app: AppConfig | undefined, req: IncomingMessage, requestId: string, step: ProviderOutcome): Promise<void> {
+    if (!ended) return;
+    const { provider, reason } = step;
+    const details = { method: ended.session.kind, closedStreams: ended.closed, ...(provider && { provider }), ...(reason && { reason }) };
+    await this.ctx.audit.record({ type: 'user.signout', outcome: 'success', actor: ended.session.sub, app: app?.id ?? null, address: clientAddress(req), requestId, details });
   }
 
   /**
@@ -163,8 +175,15 @@ export class SignOutFlows {
   private async toCentralHost(site: Site, req: IncomingMessage, res: ServerResponse, requestId: string, cookies: string[], ended: SessionData | undefined): Promise<void> {
     const signInHost = this.ctx.signInHost!;
     const next = new URLSearchParams({ rd: `${originFor(req, site.host)}/` });
-    if (ended) next.set('hop', await this.ctx.codec.sealSignOutHop({ sid: ended.sid }, signInHost, HOP_TTL_MS));
+    const hop = ended && (await this.ctx.codec.sealSignOutHop({ sid: ended.sid }, signInHost, HOP_TTL_MS).catch((err: unknown) => this.hopFailed(err, requestId)));
+    if (hop) next.set('hop', hop);
     redirect(res, `${originFor(req, signInHost)}${RELAY_PATH}signout?${next.toString()}`, requestId, cookies);
+  }
+
+  /** Without the hop the central host asks before it signs out (and goes to the provider): one more click, never an error page. */
+  private hopFailed(err: unknown, requestId: string): undefined {
+    this.ctx.logger.error({ err, requestId }, 'the sign-out token for the central sign-in host could not be sealed; the central host will ask the user to confirm');
+    return undefined;
   }
 
   /**
@@ -180,36 +199,49 @@ export class SignOutFlows {
   }
 
   /**
-   * Whether the user started this sign-out on this deployment: not reported
-   * as cross-site, or vouched for by the app host (central) with a hop token
-   * of the very session this browser's cookie holds.
+   * Whether this sign-out is the user's own: the browser reports the user's
+   * own navigation or form on this origin (`userStarted`), or the app host
+   * (central sign-in) vouches for it with a hop token of the very session
+   * this browser's cookie holds, since its redirect here arrives from
+   * another host (`same-site` or `cross-site`).
    */
   private async startedHere(req: IncomingMessage, host: string, session: SessionData | undefined, q: URLSearchParams): Promise<boolean> {
-    if (!isCrossSite(req)) return true;
+    if (userStarted(req)) return true;
     const hop = q.get('hop');
     if (!hop || !session) return false;
     const vouched = await this.ctx.codec.openSignOutHop(hop, host).catch(ignoreAuthError);
     return vouched?.sid === session.sid;
   }
 
-  /** The kept ID token of `host`, if the browser sent one; its cookie is cleared either way. */
-  private async takeIdTokenHint(req: IncomingMessage, host: string, cookies: string[]): Promise<IdTokenHintData | undefined> {
+  /** The sealed ID token this host kept, if the browser sent it; its cookie is cleared either way. */
+  private takeIdTokenHint(req: IncomingMessage, cookies: string[]): string | undefined {
     const secure = isSecure(req);
     const raw = readCookie(req, HINT_COOKIE, { secure, path: RELAY_PATH });
-    if (raw === undefined) return undefined;
-    cookies.push(serializeCookie(HINT_COOKIE, '', { secure, path: RELAY_PATH, maxAge: 0 }));
-    return this.ctx.codec.openIdTokenHint(raw, host).catch(ignoreAuthError);
+    if (raw !== undefined) cookies.push(serializeCookie(HINT_COOKIE, '', { secure, path: RELAY_PATH, maxAge: 0 }));
+    return raw;
   }
 
   /**
-   * The provider's end-session URL for a sign-out on `host`, or undefined
-   * when it has none. It comes back to this host's `signedout` page (the
-   * post-logout redirect URI the operator registers) with `state` sealed for
-   * this host, holding where "Sign in again" leads.
+   * The step to the provider for the OIDC session `sid` that just ended on
+   * `host`: the provider's end-session URL, or why the browser does not go
+   * there. It comes back to this host's `signedout` page (the post-logout
+   * redirect URI the operator registers) with `state` sealed for this host,
+   * holding where "Sign in again" leads. Never throws: a failure here (the
+   * provider, or the store behind the key ring) comes after the session
+   * ended, so it becomes `unavailable` with its code (`ERR_INTERNAL` for
+   * anything that is not an `AuthError`) for the record and the page.
    */
-  private async providerUrl(req: IncomingMessage, host: string, returnTo: string, idToken: string | undefined): Promise<string | undefined> {
-    const state = await this.ctx.codec.sealLogout({ returnTo }, host, this.ctx.signInTimeoutMs);
-    return this.ctx.oidc!.endSessionUrl(`${originFor(req, host)}${RELAY_PATH}signedout`, state, idToken);
+  private async providerStep(req: IncomingMessage, host: string, returnTo: string, sid: string, rawHint: string | undefined, requestId: string): Promise<ProviderOutcome> {
+    try {
+      const hint = rawHint === undefined ? undefined : await this.ctx.codec.openIdTokenHint(rawHint, host).catch(ignoreAuthError);
+      const state = await this.ctx.codec.sealLogout({ returnTo }, host, this.ctx.signInTimeoutMs);
+      const url = await this.ctx.oidc!.endSessionUrl(`${originFor(req, host)}${RELAY_PATH}signedout`, state, hint?.sid === sid ? hint.idToken : undefined);
+      return url === undefined ? { provider: 'unsupported' } : { provider: 'redirected', url };
+    } catch (err) {
+      const known = err instanceof AuthError;
+      this.ctx.logger[known ? 'warn' : 'error']({ err, requestId }, 'sign-out at the identity provider failed; the relay session has ended');
+      return { provider: 'unavailable', reason: known ? err.code : INTERNAL };
+    }
   }
 
   /**
