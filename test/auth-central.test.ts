@@ -193,6 +193,9 @@ describe('OIDC through a central sign-in host', () => {
     assert.equal(head.status, 405);
     assert.equal(header(head, 'allow'), 'GET');
     assert.equal(header(head, 'x-drawbridge-error'), 'ERR_METHOD_NOT_ALLOWED');
+    // Where a GET would find no such step, neither does a HEAD: the central host takes no handoff, an app host no callback.
+    assert.equal((await ua.fetch(s.url('login.test', `/.well-known/drawbridge/handoff?token=${token}`), { method: 'HEAD' })).status, 404);
+    assert.equal((await ua.fetch(s.url('hello.test', '/.well-known/drawbridge/callback?code=x&state=y'), { method: 'HEAD' })).status, 404);
 
     const stateCookie = ua.cookies('hello.test').find((c) => c.name.startsWith('drawbridge_hs_'))!;
     const first = await ua.fetch(handoff);

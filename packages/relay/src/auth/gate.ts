@@ -267,10 +267,12 @@ export async function createAccessGate(opts: AccessGateOptions): Promise<UserAcc
     if (action === 'jwks.json' && get) return sendJson(res, await ctx.signer.jwks(), { 'cache-control': 'public, max-age=300' });
     if (action === 'signin' && get) return flows.signInPage(site, app, req, res, requestId, q);
     if (action === 'signin' && method === 'POST' && (central || ctx.signInHost === undefined)) return flows.submitLocal(site, app, req, res, requestId);
+    const callback = action === 'callback' && (central || ctx.signInHost === undefined);
+    const handoff = action === 'handoff' && !central && ctx.signInHost !== undefined;
     // Both spend a one-time value (the provider's code, the handoff token): a HEAD, which must change nothing, does not get to.
-    if ((action === 'callback' || action === 'handoff') && method === 'HEAD') return headNotAllowed(res, requestId);
-    if (action === 'callback' && get && (central || ctx.signInHost === undefined)) return flows.callback(site, req, res, requestId, q);
-    if (action === 'handoff' && get && !central && ctx.signInHost !== undefined) return flows.acceptHandoff(app!, req, res, requestId, q);
+    if ((callback || handoff) && method === 'HEAD') return headNotAllowed(res, requestId);
+    if (callback && get) return flows.callback(site, req, res, requestId, q);
+    if (handoff && get) return flows.acceptHandoff(app!, req, res, requestId, q);
     if (action === 'signout' && (get || method === 'POST')) return signOut.signOut(site, app, req, res, requestId, q);
     if (action === 'signedout' && get && (central || ctx.signInHost === undefined)) return signOut.signedOut(site, app, req, res, requestId, q);
     if (action === '' && central && get) return sendHtml(res, homePage(requestId), requestId, { status: 200 });
