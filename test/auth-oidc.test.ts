@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { AuthError } from '../packages/relay/src/auth/errors.ts';
@@ -132,6 +135,26 @@ describe('OIDC client against a real provider', () => {
   it('refuses a provider whose discovery names another issuer', async () => {
     const client = new OidcClient({ issuer: `${idp.issuer}/`, clientId: 'relay-a' }, Date.now);
     await rejects(client.authorizationStart(REDIRECT), 'ERR_OIDC_BAD_ISSUER');
+  });
+
+  it('refuses a discovery document whose endpoints are not absolute http(s) URLs', async () => {
+    // A broken provider: its discovery document only.
+    let doc: Record<string, unknown> = {};
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const good = { issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` };
+      for (const broken of [{ jwks_uri: '/jwks' }, { authorization_endpoint: 'not a url' }, { token_endpoint: 'ftp://127.0.0.1/token' }]) {
+        doc = { ...good, ...broken };
+        await rejects(new OidcClient({ issuer, clientId: 'x' }, Date.now).authorizationStart(REDIRECT), 'ERR_OIDC_UNAVAILABLE');
+      }
+      doc = good;
+      assert.match((await new OidcClient({ issuer, clientId: 'x' }, Date.now).authorizationStart(REDIRECT)).url, /^http:\/\/127\.0\.0\.1:\d+\/auth\?/);
+    } finally {
+      server.close();
+    }
   });
 
   it('reports an unreachable provider as ERR_OIDC_UNAVAILABLE', async () => {

@@ -149,8 +149,14 @@ export class OidcClient {
         throw err instanceof AuthError ? err : new AuthError(AuthErrorCode.oidcUnavailable, `discovery at ${url} failed (${(err as Error).message})`, { cause: err });
       }
       if (doc.issuer !== this.opts.issuer) throw new AuthError(AuthErrorCode.oidcBadIssuer, `the discovery document names issuer ${doc.issuer}, not the configured ${this.opts.issuer}`);
+      // Absolute, and https under an https issuer: a relative or plain-http endpoint would fail later as a bare 500, or send the client secret in the clear.
+      const schemes = new URL(this.opts.issuer).protocol === 'https:' ? ['https:'] : ['https:', 'http:'];
       for (const f of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
         if (typeof doc[f] !== 'string') throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document has no ${f}`);
+        const url = URL.parse(doc[f]);
+        if (!url || !schemes.includes(url.protocol)) {
+          throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document's ${f} is not an absolute ${schemes.length === 1 ? 'https' : 'http(s)'} URL (${doc[f].slice(0, 100)})`);
+        }
       }
       return { doc, jwks: createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: this.opts.requestTimeoutMs ?? 10_000 }) };
     })();
