@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium, type Page, type Request } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page, type Request } from 'playwright-core';
 import { hashPassword } from '../packages/relay/src/auth/index.ts';
 import { type AuthStack, startAuthStack } from './helpers/auth-stack.ts';
 import { startIdp, type TestIdp } from './helpers/idp.ts';
@@ -42,6 +42,22 @@ function settled(page: Page, url: string): Promise<Request> {
     page.on('requestfinished', done);
     page.on('requestfailed', done);
   });
+}
+
+/** Signs in as grace at the test provider from `url`, and waits to be back on it. */
+async function signInAsGrace(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.fill('#idp-login', 'grace');
+  await page.click('#idp-submit');
+  await page.waitForURL(url);
+}
+
+/** The hosts holding a relay session cookie, sorted. */
+async function sessionHosts(context: BrowserContext): Promise<string[]> {
+  return (await context.cookies())
+    .filter((c) => c.name === 'drawbridge_session')
+    .map((c) => c.domain)
+    .sort();
 }
 
 // Developers without Chromium skip this; CI installs it and must never skip it.
@@ -228,17 +244,8 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
     });
     const hello = `hello.localhost:${far.port}`;
     const login = `login.localhost:${far.port}`;
-    const signIn = async (): Promise<void> => {
-      await page.goto(far.url('hello.localhost', '/page/start'));
-      await page.fill('#idp-login', 'grace');
-      await page.click('#idp-submit');
-      await page.waitForURL(far.url('hello.localhost', '/page/start'));
-    };
-    const sessions = async (): Promise<string[]> =>
-      (await context.cookies())
-        .filter((c) => c.name === 'drawbridge_session')
-        .map((c) => c.domain)
-        .sort();
+    const signIn = (): Promise<void> => signInAsGrace(page, far.url('hello.localhost', '/page/start'));
+    const sessions = (): Promise<string[]> => sessionHosts(context);
     await signIn();
 
     // The user's click: same-origin on the app host, cross-site by the time it reaches login.localhost, vouched for by the app host.
@@ -292,15 +299,8 @@ describe('a person in a browser', { skip: existsSync(CHROMIUM) || process.env.CI
     const context = await browser.newContext();
     const page = await context.newPage();
     const signout = far.url('hello.localhost', '/.well-known/drawbridge/signout');
-    await page.goto(far.url('hello.localhost', '/page/start'));
-    await page.fill('#idp-login', 'grace');
-    await page.click('#idp-submit');
-    await page.waitForURL(far.url('hello.localhost', '/page/start'));
-    const sessions = async (): Promise<string[]> =>
-      (await context.cookies())
-        .filter((c) => c.name === 'drawbridge_session')
-        .map((c) => c.domain)
-        .sort();
+    await signInAsGrace(page, far.url('hello.localhost', '/page/start'));
+    const sessions = (): Promise<string[]> => sessionHosts(context);
     assert.deepEqual(await sessions(), ['hello.localhost', 'login.localhost']);
     const signouts = (await far.store.listAudit({ type: 'user.signout' })).length;
 

@@ -14,7 +14,7 @@
  * neither `rd` nor the post-logout page can be used as an open redirect.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { decodeJwt } from 'jose';
 import type { ClientMetadata } from 'oidc-provider';
 import { request } from 'undici';
@@ -102,6 +102,39 @@ function sessionKeysFail(broken: { now: boolean }): (store: Store) => Store {
 function nearPeriodEnd(s: AuthStack, ms: number): void {
   const now = Date.now();
   s.skew.ms = (Math.floor(now / HOUR) + 1) * HOUR - ms - now;
+}
+
+/**
+ * A stack for app `<name>.test` whose gate's store fails to read session keys
+ * once `broken.now` is set, and a browser signed in there with OIDC (and on
+ * `signInHost`, and with a kept ID token, when asked). The relay opens the
+ * session while its keys are loaded; then the key period turns and the store
+ * fails, so the next sealing or opening after the session ends fails.
+ */
+async function keysFailAfterSignIn(
+  t: TestContext,
+  idp: TestIdp,
+  name: string,
+  opts: { signInHost?: string; hint?: boolean },
+): Promise<{ s: AuthStack; ua: UserAgent; broken: { now: boolean } }> {
+  const broken = { now: false };
+  const host = `${name}.test`;
+  const s = await startAuthStack(
+    [{ name, externalHost: host, preauth: 'oidc', assignments: [{ kind: 'group', id: 'staff' }] }],
+    { ...(opts.signInHost ? { signInHost: opts.signInHost } : {}), oidc: { issuer: idp.issuer, clientId: name, clientSecret: SECRET, scopes: SCOPES }, session: { maxAgeMs: HOUR, keyPeriodMs: HOUR } },
+    { gateStore: sessionKeysFail(broken) },
+  );
+  t.after(() => s.close());
+  nearPeriodEnd(s, 5_000);
+  const codec = new SessionCodec({ store: s.store, clock: () => Date.now() + s.skew.ms, keyPeriodMs: HOUR });
+  const session = { sid: `sid-${name}`, kind: 'oidc' as const, sub: 'ada', email: 'ada@example.com', groups: ['staff'], expiresAt: Date.now() + s.skew.ms + 600_000 };
+  const ua = new UserAgent();
+  for (const h of [host, ...(opts.signInHost ? [opts.signInHost] : [])]) ua.setCookie(h, 'drawbridge_session', await codec.sealSession(session, h));
+  if (opts.hint) ua.setCookie(host, 'drawbridge_id_hint', await codec.sealIdTokenHint({ sid: session.sid, idToken: 'the.id.token' }, host, session.expiresAt), RELAY);
+  assert.equal((await ua.fetch(s.url(host, '/'))).status, 200);
+  s.skew.ms += 10_000;
+  broken.now = true;
+  return { s, ua, broken };
 }
 
 describe('sign-out at the identity provider', () => {
@@ -413,23 +446,7 @@ describe('sign-out at the identity provider', () => {
   });
 
   it('a failure in the provider step after the session ended (the store under the key ring) still clears the cookies, records the sign-out, and answers with the page', async (t) => {
-    const broken = { now: false };
-    const s = await startAuthStack(
-      [{ name: 'brittle', externalHost: 'brittle.test', preauth: 'oidc', assignments: [{ kind: 'group', id: 'staff' }] }],
-      { oidc: { issuer: idp.issuer, clientId: 'brittle', clientSecret: SECRET, scopes: SCOPES }, session: { maxAgeMs: HOUR, keyPeriodMs: HOUR } },
-      { gateStore: sessionKeysFail(broken) },
-    );
-    t.after(() => s.close());
-    nearPeriodEnd(s, 5_000);
-    const codec = new SessionCodec({ store: s.store, clock: () => Date.now() + s.skew.ms, keyPeriodMs: HOUR });
-    const session = { sid: 'sid-brittle', kind: 'oidc' as const, sub: 'ada', email: 'ada@example.com', groups: ['staff'], expiresAt: Date.now() + s.skew.ms + 600_000 };
-    const ua = new UserAgent();
-    ua.setCookie('brittle.test', 'drawbridge_session', await codec.sealSession(session, 'brittle.test'));
-    ua.setCookie('brittle.test', 'drawbridge_id_hint', await codec.sealIdTokenHint({ sid: session.sid, idToken: 'the.id.token' }, 'brittle.test', session.expiresAt), RELAY);
-    // The relay opens the session while its keys are loaded, then the key period turns and the store fails.
-    assert.equal((await ua.fetch(s.url('brittle.test', '/'))).status, 200);
-    s.skew.ms += 10_000;
-    broken.now = true;
+    const { s, ua } = await keysFailAfterSignIn(t, idp, 'brittle', { hint: true });
 
     const out = await ua.fetch(s.url('brittle.test', `${RELAY}signout`), { headers: NAVIGATE });
     assert.equal(out.status, 200, out.body.slice(0, 300));
@@ -447,22 +464,7 @@ describe('sign-out at the identity provider', () => {
   });
 
   it('central: when the app host cannot seal its hop (the store under the key ring), it still signs out, and the sign-in host asks instead', async (t) => {
-    const broken = { now: false };
-    const s = await startAuthStack(
-      [{ name: 'frail', externalHost: 'frail.test', preauth: 'oidc', assignments: [{ kind: 'group', id: 'staff' }] }],
-      { signInHost: 'login.frail.test', oidc: { issuer: idp.issuer, clientId: 'frail', clientSecret: SECRET, scopes: SCOPES }, session: { maxAgeMs: HOUR, keyPeriodMs: HOUR } },
-      { gateStore: sessionKeysFail(broken) },
-    );
-    t.after(() => s.close());
-    nearPeriodEnd(s, 5_000);
-    const codec = new SessionCodec({ store: s.store, clock: () => Date.now() + s.skew.ms, keyPeriodMs: HOUR });
-    const session = { sid: 'sid-frail', kind: 'oidc' as const, sub: 'ada', email: 'ada@example.com', groups: ['staff'], expiresAt: Date.now() + s.skew.ms + 600_000 };
-    const ua = new UserAgent();
-    ua.setCookie('frail.test', 'drawbridge_session', await codec.sealSession(session, 'frail.test'));
-    ua.setCookie('login.frail.test', 'drawbridge_session', await codec.sealSession(session, 'login.frail.test'));
-    assert.equal((await ua.fetch(s.url('frail.test', '/'))).status, 200);
-    s.skew.ms += 10_000;
-    broken.now = true;
+    const { s, ua, broken } = await keysFailAfterSignIn(t, idp, 'frail', { signInHost: 'login.frail.test' });
 
     const first = await ua.fetch(s.url('frail.test', `${RELAY}signout`), { headers: NAVIGATE });
     assert.equal(first.status, 302, first.body.slice(0, 300));
