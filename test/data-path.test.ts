@@ -35,6 +35,32 @@ interface Echo {
   body: string;
 }
 
+/**
+ * Writes `chunk` `count` times and the last chunk of a chunked body, then
+ * waits for the connection to close: all of it taken, or the relay closing
+ * it when its linger after an early answer ran out. A relay that stopped
+ * reading would leave this waiting, and the test fails at 20 s.
+ */
+async function sendAll(sock: Socket, chunk: Buffer, count: number): Promise<void> {
+  const closed = closedWithin(sock, 20_000);
+  for (let i = 0; i < count && !sock.destroyed; i++) {
+    if (!sock.write(chunk)) await Promise.race([new Promise((resolve) => sock.once('drain', resolve)), closed]);
+  }
+  if (!sock.destroyed) sock.end('0\r\n\r\n');
+  await closed;
+}
+
+/** Resolves when `sock` closes, however (a reset counts); rejects after `ms`. */
+function closedWithin(sock: Socket, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the connection was still open after ${ms} ms`)), ms);
+    sock.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** A plain TCP connection to the relay's public listener, reading latin1 text. */
 async function rawSocket(relay: Stack['relay']): Promise<Socket> {
   const url = new URL(relay.publicUrl);
@@ -104,6 +130,11 @@ describe('data path', () => {
           return;
         case '/never':
           return; // no head at all: the app hangs
+        case '/early':
+          // A complete answer at once, without reading the request body (a refusal, a redirect).
+          res.writeHead(401, { 'content-type': 'text/plain', 'content-length': '2' });
+          res.end('no');
+          return;
         case '/stall':
           // No head, and the app notices when its request goes away.
           req.on('close', () => appSaw.emit('close', '/stall'));
@@ -424,10 +455,7 @@ describe('data path', () => {
       let raw = '';
       sock.on('data', (d: string) => (raw += d));
       sock.write(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n\r\n`);
-      const signal = AbortSignal.timeout(20_000);
-      for (let i = 0; i < 512; i++) if (!sock.write(chunk)) await once(sock, 'drain', { signal });
-      sock.end('0\r\n\r\n');
-      await once(sock, 'close', { signal });
+      await sendAll(sock, chunk, 512);
       assert.match(raw, answer, host);
     }
   });
@@ -441,11 +469,36 @@ describe('data path', () => {
     const drip = setInterval(() => sock.write('1\r\na\r\n'), 50);
     try {
       // The relay's linger is 500 ms here (30 s by default).
-      await once(sock, 'close', { signal: AbortSignal.timeout(10_000) });
+      await closedWithin(sock, 10_000);
     } finally {
       clearInterval(drip);
     }
     assert.match(raw, /^HTTP\/1\.1 413 /);
+  });
+
+  it('lets go of the stream when the app answers in full before the upload ends, and drops the rest', async () => {
+    const openStreams = (): number => stack.relay.registry.connections().reduce((n, c) => n + c.session.openStreams, 0);
+    // 32 MiB after a complete 401: had the stream stayed open, its window would stop the client and hold a tunnel slot.
+    const piece = Buffer.alloc(64 * 1024, 0x61);
+    const chunk = Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]);
+    const sock = await rawSocket(stack.relay);
+    let raw = '';
+    sock.on('data', (d: string) => (raw += d));
+    sock.write('POST /early HTTP/1.1\r\nHost: hello.test\r\nTransfer-Encoding: chunked\r\n\r\n');
+    await sendAll(sock, chunk, 512);
+    assert.match(raw, /^HTTP\/1\.1 401 [^]*\r\n\r\nno$/);
+    assert.equal(openStreams(), 0, 'no stream left open on the relay');
+
+    // A body that drips on for ever after that answer is closed once the linger (500 ms here) is over.
+    const dripping = await rawSocket(stack.relay);
+    dripping.write('POST /early HTTP/1.1\r\nHost: hello.test\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const drip = setInterval(() => dripping.write('1\r\na\r\n'), 50);
+    try {
+      await closedWithin(dripping, 10_000);
+    } finally {
+      clearInterval(drip);
+    }
+    assert.equal(openStreams(), 0);
   });
 
   it('does not apply the total timeout to a WebSocket', async () => {

@@ -78,14 +78,22 @@ export function hasBody(req: IncomingMessage): boolean {
  */
 function dropRestOfBody(req: IncomingMessage, res: ServerResponse, lingerMs: number): void {
   req.resume();
-  res.once('finish', () => {
+  const linger = (): void => {
     if (req.readableEnded) return;
     const socket = req.socket;
     const timer = setTimeout(() => socket.destroy(), lingerMs);
-    const stop = (): void => clearTimeout(timer);
+    // The socket outlives this request on a kept-alive connection: leave nothing on it.
+    const stop = (): void => {
+      clearTimeout(timer);
+      req.off('end', stop);
+      socket.off('close', stop);
+    };
     req.once('end', stop);
     socket.once('close', stop);
-  });
+  };
+  // The answer may have gone out already (the app's, complete, before the body ended).
+  if (res.writableFinished) linger();
+  else res.once('finish', linger);
 }
 
 function trailerList(req: IncomingMessage): HeaderList {
@@ -151,7 +159,17 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
 
   const onClientClose = (): void => {
     clearTimeout(totalTimer);
-    if (res.writableFinished) return;
+    if (res.writableFinished) {
+      // The app's answer went out whole before the upload ended: it did not wait
+      // for the rest, which nobody will read now. Without this the stream would
+      // hold its tunnel slot, and the client would block on a window that no
+      // longer moves, until the connection went.
+      if (stream && !stream.isClosed && !stream.localDone) {
+        stream.reset(ErrorCode.CANCEL, 'answered before the request body ended');
+        dropRestOfBody(req, res, ctx.unreadBodyLingerMs);
+      }
+      return;
+    }
     // Nothing is waiting for a head any more: do not keep the exchange alive for the app's head timeout.
     stopHeadTimer();
     aborter.abort();
@@ -247,6 +265,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     onEnd(trailers: HeaderList | undefined): void {
       stopHeadTimer();
       if (!res.headersSent) {
+        stream?.reset(ErrorCode.CANCEL, 'no response head');
         fail(Pages.upstream(502, 'ERR_UPSTREAM_BAD_RESPONSE', `${app.name} ended the stream without a response.`));
         return;
       }
