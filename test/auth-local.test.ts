@@ -271,6 +271,8 @@ describe('local users, sign-in on the app host', () => {
       ['GET, same-origin image', await ua.fetch(signout, { headers: fetchMetadata('same-origin', 'no-cors', 'image') })],
       ['GET, same-origin frame', await ua.fetch(signout, { headers: fetchMetadata('same-origin', 'navigate', 'iframe') })],
       ['GET, same-origin fetch', await ua.fetch(signout, { headers: fetchMetadata('same-origin', 'cors', 'empty') })],
+      // <a ping="/.well-known/drawbridge/signout"> in user content: a no-cors POST on any click of the link.
+      ['POST, same-origin ping', await ua.fetch(signout, { method: 'POST', headers: fetchMetadata('same-origin', 'no-cors', 'empty') })],
       // The browser fetches it before the user clicks, if they ever do.
       ['GET, same-origin prerender', await ua.fetch(signout, { headers: { ...fetchMetadata('same-origin', 'navigate', 'document'), 'sec-purpose': 'prefetch;prerender' } })],
     ]);

@@ -158,7 +158,8 @@ export async function readForm(req: IncomingMessage, limit = 8 * 1024): Promise<
  * origin, so that it may change state (sign-out). Fetch Metadata must say
  * that the request started on this very origin (`Sec-Fetch-Site:
  * same-origin`) or with the user (`none`: the address bar, a bookmark) and,
- * except for a POST (a form or a script of the page itself), that it is a
+ * except for a POST (a form or a script of the page itself, not a no-cors
+ * ping or beacon), that it is a
  * top-level navigation (`Sec-Fetch-Mode: navigate`, `Sec-Fetch-Dest:
  * document`, each when sent). Not the user's own: another site's link or
  * form (`cross-site`); another host of the same site (`same-site`), which is
@@ -180,7 +181,8 @@ export function userStarted(req: IncomingMessage): boolean {
   const dest = h['sec-fetch-dest'];
   if (site === undefined && mode === undefined && dest === undefined) return true;
   if (site !== 'same-origin' && site !== 'none') return false;
-  if (req.method === 'POST') return true;
+  // A form or a script of the page itself; not a no-cors POST (`<a ping>`, a beacon), which user content can send on any click.
+  if (req.method === 'POST') return mode !== 'no-cors';
   return (mode === undefined || mode === 'navigate') && (dest === undefined || dest === 'document');
 }
 
