@@ -145,6 +145,19 @@ describe('sign-out at the identity provider', () => {
   let central: AuthStack;
   /** Per-app sign-in on solo.test. */
   let solo: AuthStack;
+
+  /** ada signed in at solo.test: her session cookie and kept ID token, the sign-out URL, and how many sign-outs the audit has so far. */
+  async function signedInAtSolo(): Promise<{ ua: UserAgent; cookie: string | undefined; hint: string | undefined; signout: string; events: number }> {
+    const ua = new UserAgent();
+    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
+    return {
+      ua,
+      cookie: sessionCookie(ua, 'solo.test'),
+      hint: hintCookie(ua, 'solo.test')?.value,
+      signout: solo.url('solo.test', `${RELAY}signout`),
+      events: (await solo.store.listAudit({ type: 'user.signout' })).length,
+    };
+  }
   /** `providerLogout: false`. */
   let off: AuthStack;
   let bare: AuthStack;
@@ -282,12 +295,7 @@ describe('sign-out at the identity provider', () => {
   });
 
   it('a sign-out another site starts (GET or POST) or a HEAD ends nothing: it asks, and the answer’s own post signs out, at the provider too', async () => {
-    const ua = new UserAgent();
-    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
-    const cookie = sessionCookie(ua, 'solo.test');
-    const hint = hintCookie(ua, 'solo.test')?.value;
-    const signout = solo.url('solo.test', `${RELAY}signout`);
-    const events = (await solo.store.listAudit({ type: 'user.signout' })).length;
+    const { ua, cookie, hint, signout, events } = await signedInAtSolo();
     for (const [label, init] of [
       ['GET', { headers: CROSS_SITE }],
       ['POST', { method: 'POST', headers: CROSS_SITE }],
@@ -390,12 +398,7 @@ describe('sign-out at the identity provider', () => {
 
   it('another app of the same site, or an image in a page, ends neither the relay’s session nor the provider’s; the app’s own link still does, in one click', async () => {
     // Per-app sign-in: a link on a sibling app, an image in the app's own pages or in a sibling's.
-    const ua = new UserAgent();
-    assert.equal((await signIn(ua, idp, solo.url('solo.test', '/'), 'ada')).status, 200);
-    const cookie = sessionCookie(ua, 'solo.test');
-    const hint = hintCookie(ua, 'solo.test')?.value;
-    const signout = solo.url('solo.test', `${RELAY}signout`);
-    const events = (await solo.store.listAudit({ type: 'user.signout' })).length;
+    const { ua, cookie, hint, signout, events } = await signedInAtSolo();
     for (const [label, method, headers] of [
       ['a link on another app of the same site', 'GET', SAME_SITE],
       ['a form on another app of the same site', 'POST', SAME_SITE],
