@@ -132,6 +132,7 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     if (error) summary.error = error;
     ctx.onDone?.(summary);
   };
+  // Every early answer goes through here, and so the rest of the request body is never left paused.
   const fail = (page: ReturnType<typeof Pages.upstream>): void => {
     finish(res.headersSent ? res.statusCode : page.status, page.code);
     if (!req.readableEnded) dropRestOfBody(req, res, ctx.unreadBodyLingerMs);
@@ -141,7 +142,6 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   const limit = app.limits.maxRequestBodyBytes;
   const declared = Number(req.headers['content-length'] ?? 0);
   if (limit > 0 && declared > limit) {
-    req.resume();
     fail(Pages.bodyTooLarge(limit));
     return;
   }
@@ -158,7 +158,6 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   };
 
   const onClientClose = (): void => {
-    clearTimeout(totalTimer);
     if (res.writableFinished) {
       // The app's answer went out whole before the upload ended: it did not wait
       // for the rest, which nobody will read now. Without this the stream would
@@ -184,7 +183,6 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
       stream = conn.session.openStream(head, handler, { endStream: !withBody });
     } catch (err) {
       if (err instanceof DrawbridgeError && err.code === 'ERR_REQUEST_HEAD_TOO_LARGE') {
-        req.resume();
         fail(Pages.headTooLarge());
         return;
       }
@@ -283,7 +281,6 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
         dispatch();
         return;
       }
-      req.resume();
       fail(pageForStreamError(err, app.name));
     },
     onWritable(): void {
@@ -301,7 +298,6 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
     }
     ctx.registry.acquire(app.group, open, aborter.signal).catch((err: unknown) => {
       if (aborter.signal.aborted) return;
-      req.resume();
       const code = err instanceof DrawbridgeError ? err.code : 'ERR_INTERNAL';
       const wait = Math.max(1, Math.round(ctx.queueWaitMs / 1000));
       if (code === 'ERR_NO_CONNECTOR') fail(Pages.noConnector(app.name, wait));
@@ -315,13 +311,11 @@ export function proxyHttp(ctx: ExchangeContext, app: AppConfig, req: IncomingMes
   // short (a proxy cannot signal an error in a body it has started).
   const total = app.timeouts.totalMs;
   if (total > 0) {
+    // finish() clears it: it fires only while the exchange is still open.
     totalTimer = setTimeout(() => {
-      totalTimer = undefined;
-      if (summary.status !== 0) return;
       stopHeadTimer();
       aborter.abort();
       if (stream && !stream.isClosed) stream.reset(ErrorCode.UPSTREAM_TIMEOUT, `total timeout of ${total} ms`);
-      req.resume();
       fail(Pages.totalTimeout(app.name, total));
     }, total);
   }
