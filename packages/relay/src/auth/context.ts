@@ -58,6 +58,12 @@ export interface AccessGateOptions {
   recentGrantMs?: number;
 }
 
+/** The host a flow runs on: the central sign-in host, or the app's own. */
+export interface Site {
+  host: string;
+  central: boolean;
+}
+
 /** A session read from the request's cookie, or why there is none. */
 export type SessionRead =
   | {

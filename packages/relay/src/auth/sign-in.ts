@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppConfig } from '@drawbridge/shared';
 import { clientAddress } from '../proxy/http-proxy.ts';
-import type { AuthContext } from './context.ts';
+import type { AuthContext, Site } from './context.ts';
 import { AuthError, AuthErrorCode, RateLimitedError } from './errors.ts';
 import { isSecure, originFor, readCookie, readForm, redirect, RELAY_PATH, sendHtml, serializeCookie } from './http.ts';
 import { identityFromClaims } from './oidc.ts';
@@ -25,12 +25,6 @@ import { fitSession } from './session-fit.ts';
 import { newSessionId, type SessionData } from './sessions.ts';
 import { pruneExpired } from './revocations.ts';
 import { idTokenHintCookie } from './sign-out.ts';
-
-/** The host a flow runs on: the central sign-in host, or the app's own. */
-interface Site {
-  host: string;
-  central: boolean;
-}
 
 /** Where the user goes once signed in: an app URL (central) or a path on the app host. */
 interface Destination {

@@ -32,7 +32,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppConfig } from '@drawbridge/shared';
 import { clientAddress } from '../proxy/http-proxy.ts';
-import type { AuthContext, SessionRead } from './context.ts';
+import type { AuthContext, SessionRead, Site } from './context.ts';
 import { AuthError, AuthErrorCode } from './errors.ts';
 import { isSecure, originFor, readCookie, redirect, RELAY_PATH, sendHtml, serializeCookie, userStarted } from './http.ts';
 import { accountName } from './identity.ts';
@@ -40,12 +40,6 @@ import { type SignedOutNote, signedOutPage, signOutConfirmPage } from './pages.t
 import { returnTargetFor, safeReturnPath } from './redirects.ts';
 import { MAX_COOKIE_VALUE } from './session-fit.ts';
 import type { SessionData } from './sessions.ts';
-
-/** The host a flow runs on: the central sign-in host, or the app's own. */
-interface Site {
-  host: string;
-  central: boolean;
-}
 
 /**
  * What became of the step to the provider, as `user.signout` records it
@@ -128,9 +122,7 @@ export class SignOutFlows {
       await this.record(ended, app, req, requestId, { provider: !oidc ? undefined : this.providerLogout ? 'central' : 'off' });
       return this.toCentralHost(site, req, res, requestId, cookies, ended?.session);
     }
-    const target = site.central ? returnTargetFor(req, q.get('rd'), this.ctx.catalog) : undefined;
-    const name = site.central ? target?.app.name : app?.name;
-    const again = site.central ? target?.url.href : '/';
+    const { name, back: again } = this.landing(site, app, req, q);
     const hint = this.takeIdTokenHint(req, cookies);
     const step: ProviderOutcome = !oidc ? {} : this.providerLogout ? await this.providerStep(req, site.host, again ?? '', own.sid, hint, requestId) : { provider: 'off' };
     await this.record(ended, app, req, requestId, step);
@@ -138,6 +130,17 @@ export class SignOutFlows {
     const note = step.reason !== undefined ? providerFailed(step.reason) : undefined;
     const headers: Record<string, string> = note?.code ? { 'x-drawbridge-error': note.code } : {};
     sendHtml(res, signedOutPage(name, again, requestId, note), requestId, { status: 200, cookies, headers });
+  }
+
+  /**
+   * The app a sign-out is from, and where its page leads back to: on the
+   * central host the app of `rd` (checked by the redirect rules), on an app
+   * host that app and its root.
+   */
+  private landing(site: Site, app: AppConfig | undefined, req: IncomingMessage, q: URLSearchParams): { name: string | undefined; back: string | undefined } {
+    if (!site.central) return { name: app?.name, back: '/' };
+    const target = returnTargetFor(req, q.get('rd'), this.ctx.catalog);
+    return { name: target?.app.name, back: target?.url.href };
   }
 
   /** `user.signout` of the session this sign-out ended, if it ended one (the audit never throws). */
@@ -155,9 +158,7 @@ export class SignOutFlows {
    * the same path.
    */
   private confirm(site: Site, app: AppConfig | undefined, req: IncomingMessage, res: ServerResponse, requestId: string, q: URLSearchParams, read: SessionRead): void {
-    const target = site.central ? returnTargetFor(req, q.get('rd'), this.ctx.catalog) : undefined;
-    const name = site.central ? target?.app.name : app?.name;
-    const stay = site.central ? target?.url.href : '/';
+    const { name, back: stay } = this.landing(site, app, req, q);
     const query = new URLSearchParams(q);
     query.delete('hop');
     const action = `${RELAY_PATH}signout${query.size > 0 ? `?${query.toString()}` : ''}`;
