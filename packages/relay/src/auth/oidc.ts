@@ -121,6 +121,20 @@ export class OidcClient {
     this.clock = clock;
   }
 
+  /**
+   * The discovery document's `field` as a URL the relay may use: absolute,
+   * and https under an https issuer (http is for test providers only). A
+   * relative or plain-http endpoint would otherwise fail later as a bare 500,
+   * or send the client secret or the ID token in the clear. Throws
+   * `ERR_OIDC_UNAVAILABLE` naming the field.
+   */
+  private endpoint(field: string, value: unknown): URL {
+    const schemes = new URL(this.opts.issuer).protocol === 'https:' ? ['https:'] : ['https:', 'http:'];
+    const url = typeof value === 'string' ? URL.parse(value) : null;
+    if (url && schemes.includes(url.protocol)) return url;
+    throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document's ${field} is not an absolute ${schemes.length === 1 ? 'https' : 'http(s)'} URL (${String(value).slice(0, 100)})`);
+  }
+
   private async fetchJson(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 10_000) });
     const text = await res.text();
@@ -149,14 +163,9 @@ export class OidcClient {
         throw err instanceof AuthError ? err : new AuthError(AuthErrorCode.oidcUnavailable, `discovery at ${url} failed (${(err as Error).message})`, { cause: err });
       }
       if (doc.issuer !== this.opts.issuer) throw new AuthError(AuthErrorCode.oidcBadIssuer, `the discovery document names issuer ${doc.issuer}, not the configured ${this.opts.issuer}`);
-      // Absolute, and https under an https issuer: a relative or plain-http endpoint would fail later as a bare 500, or send the client secret in the clear.
-      const schemes = new URL(this.opts.issuer).protocol === 'https:' ? ['https:'] : ['https:', 'http:'];
       for (const f of ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const) {
         if (typeof doc[f] !== 'string') throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document has no ${f}`);
-        const url = URL.parse(doc[f]);
-        if (!url || !schemes.includes(url.protocol)) {
-          throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document's ${f} is not an absolute ${schemes.length === 1 ? 'https' : 'http(s)'} URL (${doc[f].slice(0, 100)})`);
-        }
+        this.endpoint(f, doc[f]);
       }
       return { doc, jwks: createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: this.opts.requestTimeoutMs ?? 10_000 }) };
     })();
@@ -203,17 +212,8 @@ export class OidcClient {
     const { doc } = await this.metadata();
     const endpoint = doc.end_session_endpoint;
     if (endpoint === undefined || endpoint === null) return undefined;
-    let url: URL | undefined;
-    try {
-      url = typeof endpoint === 'string' ? new URL(endpoint) : undefined;
-    } catch {
-      url = undefined;
-    }
-    // An https issuer with a plain-http logout endpoint would be a downgrade; http is for test providers only.
-    const allowed = new URL(this.opts.issuer).protocol === 'https:' ? ['https:'] : ['https:', 'http:'];
-    if (!url || !allowed.includes(url.protocol) || url.username !== '' || url.password !== '') {
-      throw new AuthError(AuthErrorCode.oidcUnavailable, `the discovery document's end_session_endpoint is not an ${allowed.length === 1 ? 'https' : 'http(s)'} URL`);
-    }
+    const url = this.endpoint('end_session_endpoint', endpoint);
+    if (url.username !== '' || url.password !== '') throw new AuthError(AuthErrorCode.oidcUnavailable, "the discovery document's end_session_endpoint carries credentials");
     const q = url.searchParams;
     if (idTokenHint !== undefined) q.set('id_token_hint', idTokenHint);
     q.set('client_id', this.opts.clientId);
