@@ -61,6 +61,26 @@ function closedWithin(sock: Socket, ms: number): Promise<void> {
   });
 }
 
+/** GETs a response whose body must be cut off before its end: its status and the text that came first. */
+async function readUntilCut(relay: Stack['relay'], host: string, path: string): Promise<{ status: number; got: string }> {
+  const res = await request(`${relay.publicUrl}${path}`, { headers: { host }, dispatcher: client });
+  let got = '';
+  res.body.setEncoding('utf8');
+  res.body.on('data', (d: string) => (got += d));
+  await assert.rejects(once(res.body, 'end'), /terminated|aborted|closed|socket/i);
+  return { status: res.statusCode, got };
+}
+
+/** Sends a one-byte chunk every 50 ms, for ever, until the relay closes the connection (10 s at most). */
+async function dripUntilClosed(sock: Socket): Promise<void> {
+  const drip = setInterval(() => sock.write('1\r\na\r\n'), 50);
+  try {
+    await closedWithin(sock, 10_000);
+  } finally {
+    clearInterval(drip);
+  }
+}
+
 /** A plain TCP connection to the relay's public listener, reading latin1 text. */
 async function rawSocket(relay: Stack['relay']): Promise<Socket> {
   const url = new URL(relay.publicUrl);
@@ -363,12 +383,8 @@ describe('data path', () => {
 
   it('times out a body that falls silent, not one that keeps coming', async () => {
     // idle.test allows 300 ms of silence: the three chunks 100 ms apart pass, the silence after them does not.
-    const res = await request(`${stack.relay.publicUrl}/drip`, { headers: { host: 'idle.test' }, dispatcher: client });
-    assert.equal(res.statusCode, 200);
-    let got = '';
-    res.body.setEncoding('utf8');
-    res.body.on('data', (d: string) => (got += d));
-    await assert.rejects(once(res.body, 'end'), /terminated|aborted|closed|socket/i);
+    const { status, got } = await readUntilCut(stack.relay, 'idle.test', '/drip');
+    assert.equal(status, 200);
     assert.equal(got, 'drop1;drop2;drop3;');
     // The app's connection went with it, and the app still answers the next request.
     const next = await fetchVia(stack.relay, 'idle.test', '/echo/after');
@@ -414,12 +430,8 @@ describe('data path', () => {
     assert.deepEqual(await stalled, ['/stall']);
     // After the head: a body that is still flowing is cut, since a 504 can no longer be sent.
     const cut = once(appSaw, 'close', { signal: AbortSignal.timeout(10_000) });
-    const res = await request(`${stack.relay.publicUrl}/forever`, { headers: { host: 'total.test' }, dispatcher: client });
-    assert.equal(res.statusCode, 200);
-    let got = '';
-    res.body.setEncoding('utf8');
-    res.body.on('data', (d: string) => (got += d));
-    await assert.rejects(once(res.body, 'end'), /terminated|aborted|closed|socket/i);
+    const { status, got } = await readUntilCut(stack.relay, 'total.test', '/forever');
+    assert.equal(status, 200);
     assert.match(got, /^tick1;/, 'the body was flowing when it was cut');
     assert.deepEqual(await cut, ['/forever']);
     // An exchange that finishes in time is untouched, and the app still answers.
@@ -466,13 +478,8 @@ describe('data path', () => {
     let raw = '';
     sock.on('data', (d: string) => (raw += d));
     sock.write('POST /digest HTTP/1.1\r\nHost: limited.test\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n' + 'a'.repeat(0x800) + '\r\n');
-    const drip = setInterval(() => sock.write('1\r\na\r\n'), 50);
-    try {
-      // The relay's linger is 500 ms here (30 s by default).
-      await closedWithin(sock, 10_000);
-    } finally {
-      clearInterval(drip);
-    }
+    // The relay's linger is 500 ms here (30 s by default).
+    await dripUntilClosed(sock);
     assert.match(raw, /^HTTP\/1\.1 413 /);
   });
 
@@ -492,12 +499,7 @@ describe('data path', () => {
     // A body that drips on for ever after that answer is closed once the linger (500 ms here) is over.
     const dripping = await rawSocket(stack.relay);
     dripping.write('POST /early HTTP/1.1\r\nHost: hello.test\r\nTransfer-Encoding: chunked\r\n\r\n');
-    const drip = setInterval(() => dripping.write('1\r\na\r\n'), 50);
-    try {
-      await closedWithin(dripping, 10_000);
-    } finally {
-      clearInterval(drip);
-    }
+    await dripUntilClosed(dripping);
     assert.equal(openStreams(), 0);
   });
 
